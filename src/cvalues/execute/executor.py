@@ -1,0 +1,232 @@
+"""The executor: the one place that sends requests to a model backend.
+
+It serves what the store already holds, sends each distinct request once, batches and
+parallelises the rest as the backend asks, saves every finished batch at once, and shows
+progress. Tasks build requests and read responses; they never call a backend themselves.
+
+Interrupts (Ctrl-C, task cancellation): every batch that finished is already in the store.
+A batch still in flight is abandoned and sent again on the next run. Its ``complete`` call is
+cancelled at its current ``await``: an HTTP backend drops the connection (the server may still
+finish that generation); a backend that computes in a worker thread (``asyncio.to_thread``)
+cannot be stopped from Python, so ``run_requests`` runs such threads as daemons and does not
+wait for them, and the process can exit at once while the thread is still computing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable, Coroutine, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from cvalues.execute.progress import progress_bar
+from cvalues.execute.requests import GenerationSettings, ModelRequest, ModelResponse, request_hash
+
+if TYPE_CHECKING:  # the store pulls in SQLAlchemy; importing requests stays light
+    from cvalues.models.base import Backend
+    from cvalues.store.store import Store
+
+# A failing backend can return a whole HTML error page; keep the stored message readable.
+MAX_ERROR_CHARS = 2000
+
+T = TypeVar("T")
+PendingRequest = tuple[str, ModelRequest]  # (request hash, request)
+
+
+@dataclass
+class ExecutionResult:
+    """Responses aligned with the input requests, and how they were obtained.
+
+    Every input position is counted once in exactly one of ``n_cached`` (served from the store),
+    ``n_sent`` (first occurrence of a request sent to the backend) and ``n_deduplicated`` (a
+    repeat, within this call, of a request that was sent). ``n_failed`` counts input positions
+    whose response carries an ``error``.
+    """
+
+    responses: list[ModelResponse]
+    hashes: list[str]
+    n_cached: int
+    n_sent: int
+    n_failed: int
+    n_deduplicated: int
+    elapsed_s: float
+
+
+async def execute(
+    requests: Sequence[ModelRequest],
+    backend: Backend,
+    settings: GenerationSettings,
+    store: Store,
+    *,
+    progress: bool = True,
+    description: str = "",
+) -> ExecutionResult:
+    """Answer every request, from the store where possible and from ``backend`` otherwise.
+
+    Never raises for a failed request: its response carries ``error`` (it is stored, and sent
+    again on the next run). Errors of the store itself, and interrupts, do propagate. The
+    backend is not closed: the caller owns it.
+    """
+    started = time.perf_counter()
+    model_key = backend.spec.key
+    hashes = [request_hash(model_key, settings, request) for request in requests]
+    positions: dict[str, list[int]] = {}
+    for index, digest in enumerate(hashes):
+        positions.setdefault(digest, []).append(index)
+
+    answers = store.get_responses(positions)
+    n_cached = sum(len(positions[digest]) for digest in answers)
+    pending = [(digest, requests[where[0]]) for digest, where in positions.items() if digest not in answers]
+    # Longest first: similar lengths share a batch (little padding for local models), and an
+    # out-of-memory batch shows up at the start rather than after an hour.
+    pending.sort(key=lambda entry: _prompt_length(entry[1]), reverse=True)
+    n_deduplicated = sum(len(positions[digest]) - 1 for digest, _ in pending)
+    batches = list(_chunks(pending, max(1, int(backend.batch_size))))
+
+    with progress_bar(description or model_key, total=len(requests), done=n_cached, enabled=progress) as bar:
+
+        def on_batch_done(batch: list[PendingRequest], responses: list[ModelResponse]) -> None:
+            answered = [(digest, request, r) for (digest, request), r in zip(batch, responses, strict=True)]
+            store.save_responses([(digest, model_key, request, r) for digest, request, r in answered])
+            for digest, _, response in answered:
+                answers[digest] = response
+            bar.advance(
+                sum(len(positions[digest]) for digest, _, _ in answered),
+                failed=sum(len(positions[digest]) for digest, _, r in answered if not r.ok),
+            )
+
+        await _run_batches(batches, backend, settings, on_batch_done)
+
+    responses = [answers[digest] for digest in hashes]
+    return ExecutionResult(
+        responses=responses,
+        hashes=hashes,
+        n_cached=n_cached,
+        n_sent=len(pending),
+        n_failed=sum(not response.ok for response in responses),
+        n_deduplicated=n_deduplicated,
+        elapsed_s=time.perf_counter() - started,
+    )
+
+
+def run_requests(
+    requests: Sequence[ModelRequest],
+    backend: Backend,
+    settings: GenerationSettings,
+    store: Store,
+    *,
+    progress: bool = True,
+    description: str = "",
+    close_backend: bool = False,
+) -> ExecutionResult:
+    """``execute`` from synchronous code, on a fresh event loop.
+
+    Ctrl-C cancels the run promptly and raises ``KeyboardInterrupt`` (finished batches are kept);
+    worker threads started with ``asyncio.to_thread`` are not waited for (see the module doc).
+    ``close_backend`` closes the backend on the same loop: an async client bound to this loop
+    (httpx, openai) cannot be used from another one.
+    """
+
+    async def main() -> ExecutionResult:
+        try:
+            return await execute(
+                requests, backend, settings, store, progress=progress, description=description
+            )
+        finally:
+            if close_backend:
+                await backend.aclose()
+
+    return run_interruptible(main)
+
+
+def run_interruptible(main: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run ``main()`` on a new event loop whose worker threads an interrupt does not wait for."""
+    with asyncio.Runner() as runner:
+        runner.get_loop().set_default_executor(DaemonThreadExecutor())
+        return runner.run(main())
+
+
+class DaemonThreadExecutor(ThreadPoolExecutor):
+    """Runs each call in its own daemon thread, and never waits for them on shutdown.
+
+    asyncio shuts its default executor down with ``wait=True`` when the loop closes; with the
+    standard pool, Ctrl-C during a model call in ``asyncio.to_thread`` would hang until that
+    call returned. Threads still running then belong to abandoned batches; being daemons,
+    they do not keep the process alive either.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(max_workers=1, thread_name_prefix="cvalues-backend")
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        future: Future[T] = Future()
+
+        def run() -> None:
+            if not future.set_running_or_notify_cancel():
+                return
+            try:
+                result = fn(*args, **kwargs)
+            except BaseException as exc:  # handed to the awaiting coroutine, as the standard pool does
+                future.set_exception(exc)
+            else:
+                future.set_result(result)
+
+        threading.Thread(target=run, name=self._thread_name_prefix, daemon=True).start()
+        return future
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        return None
+
+
+async def _run_batches(
+    batches: list[list[PendingRequest]],
+    backend: Backend,
+    settings: GenerationSettings,
+    on_batch_done: Callable[[list[PendingRequest], list[ModelResponse]], None],
+) -> None:
+    """Send batches with at most ``backend.max_concurrency`` in flight, in the given order."""
+    queue = iter(batches)
+
+    async def worker() -> None:
+        # Workers share one iterator; only one coroutine runs at a time, so each batch goes once.
+        for batch in queue:
+            responses = await _complete_batch(backend, [request for _, request in batch], settings)
+            # No await between the answer and the save: a cancellation cannot lose a finished batch.
+            on_batch_done(batch, responses)
+
+    n_workers = min(max(1, int(backend.max_concurrency)), len(batches))
+    async with asyncio.TaskGroup() as group:
+        for _ in range(n_workers):
+            group.create_task(worker())
+
+
+async def _complete_batch(
+    backend: Backend, requests: list[ModelRequest], settings: GenerationSettings
+) -> list[ModelResponse]:
+    started = time.perf_counter()
+    try:
+        responses = await backend.complete(requests, settings)
+    except Exception as exc:  # the backend broke its contract; fail this batch, not the run
+        message = f"{type(exc).__name__}: {exc}"[:MAX_ERROR_CHARS]
+        return [ModelResponse(error=message) for _ in requests]
+    if len(responses) != len(requests):
+        message = f"backend returned {len(responses)} responses for {len(requests)} requests"
+        return [ModelResponse(error=message) for _ in requests]
+    latency = time.perf_counter() - started
+    for response in responses:
+        if response.latency_s is None:
+            response.latency_s = latency  # the batch's wall time: what this answer cost to wait for
+        if response.error is not None and len(response.error) > MAX_ERROR_CHARS:
+            response.error = response.error[:MAX_ERROR_CHARS]
+    return list(responses)
+
+
+def _prompt_length(request: ModelRequest) -> int:
+    return sum(len(message.content) for message in request.messages)
+
+
+def _chunks(values: list[T], size: int) -> list[list[T]]:
+    return [values[start : start + size] for start in range(0, len(values), size)]

@@ -1,0 +1,86 @@
+"""What the executor sends to a backend and gets back, and the request hash that keys the cache."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+RequestKind = Literal["generate", "choices"]
+
+
+@dataclass(frozen=True)
+class Message:
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    """Generation settings recorded in every run. Greedy by default, as the paper's evaluation."""
+
+    temperature: float = 0.0
+    max_tokens: int = 256
+    top_p: float | None = None
+    seed: int | None = None
+    system_prompt: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ModelRequest:
+    """One call to a model.
+
+    ``generate``: produce text after ``messages``.
+    ``choices``: return the log-probability of each string in ``choices`` as the start of
+    the assistant's reply after ``messages`` (no text is generated, so nothing can fail to parse).
+    """
+
+    messages: tuple[Message, ...]
+    kind: RequestKind = "generate"
+    choices: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "messages": [{"role": m.role, "content": m.content} for m in self.messages],
+            "choices": list(self.choices),
+        }
+
+
+@dataclass
+class ModelResponse:
+    """What came back. Exactly one of ``text`` / ``choice_logprobs`` is set unless ``error`` is."""
+
+    text: str | None = None
+    choice_logprobs: dict[str, float] | None = None
+    error: str | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    latency_s: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelResponse:
+        return cls(**data)
+
+
+def request_hash(model_key: str, settings: GenerationSettings, request: ModelRequest) -> str:
+    """sha256 of everything that determines a model's answer: model identity, settings, request.
+
+    ``model_key`` is the model spec without transport details (base URL, API key), so the same
+    model served on another port re-uses its cached answers.
+    """
+    payload = {"model": model_key, "settings": settings.to_dict(), "request": request.to_dict()}
+    canonical = json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()

@@ -1,0 +1,55 @@
+"""A backend that is created on its first request.
+
+A resumed run whose answers are all in the store then never loads the model (a local model
+takes a minute to load; a server may be down by now), which is what makes resume instant.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from cvalues.execute.requests import GenerationSettings, ModelRequest, ModelResponse
+from cvalues.models.base import Backend, ModelSpec
+
+
+class LazyBackend:
+    def __init__(
+        self, spec: ModelSpec, *, concurrency: int = 8, batch_size: int = 8, device: str = "auto"
+    ) -> None:
+        self.spec = spec
+        self._options = {"concurrency": concurrency, "batch_size": batch_size, "device": device}
+        self._backend: Backend | None = None
+        self._lock: asyncio.Lock | None = None
+        # A server takes one request per call, many at once; a local model one padded batch at a time.
+        local = spec.provider in ("hf", "gguf", "vllm")
+        self.batch_size = batch_size if local else 1
+        self.max_concurrency = 1 if local else concurrency
+
+    @property
+    def loaded(self) -> bool:
+        return self._backend is not None
+
+    async def _get(self) -> Backend:
+        if self._backend is None:
+            self._lock = self._lock or asyncio.Lock()
+            async with self._lock:  # concurrent first calls must not load the model twice
+                if self._backend is None:
+                    from cvalues.models.registry import create_backend
+
+                    # In a thread: loading a local model takes seconds, and the event loop must keep
+                    # the progress bar and Ctrl-C alive meanwhile.
+                    self._backend = await asyncio.to_thread(create_backend, self.spec, **self._options)
+                    self.batch_size = self._backend.batch_size
+                    self.max_concurrency = self._backend.max_concurrency
+        return self._backend
+
+    async def complete(
+        self, requests: Sequence[ModelRequest], settings: GenerationSettings
+    ) -> list[ModelResponse]:
+        backend = await self._get()
+        return await backend.complete(requests, settings)
+
+    async def aclose(self) -> None:
+        if self._backend is not None:
+            await self._backend.aclose()

@@ -1,0 +1,149 @@
+"""Any OpenAI-compatible chat endpoint (OpenAI, vLLM's server, llama.cpp's server, ...) via the
+official ``openai`` SDK.
+
+Retries are the SDK's own (``AsyncOpenAI(max_retries=...)``; checked in openai 3.57,
+``openai/_base_client.py``): it retries connection errors, timeouts, and HTTP 408, 409, 429 and
+5xx (a server's ``x-should-retry`` header overrides that). Before a retry it waits as the
+server's ``retry-after-ms`` or ``retry-after`` header says (seconds, or an HTTP date) when that
+is between 0 and 120 s, and gives up at once when it is longer; without the header it backs off
+exponentially, 0.5 s * 2^n capped at 8 s, less up to 25% jitter. A request that still fails
+comes back as ``ModelResponse(error=...)``, never as an exception.
+
+``generate``: one chat completion; ``settings.system_prompt`` goes first unless the request has
+its own system message.
+
+``choices``: a short greedy chat completion with ``logprobs`` and ``top_logprobs=20``, enough
+tokens to cover the longest choice, scored by walking the greedy tokens (see
+``models.logprob_walk``). A choice the walk cannot reach scores ``-inf`` and is named in
+``extra["unreachable"]``; one scored only up to a prefix is named in ``extra["partial"]``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from cvalues.errors import BackendError
+from cvalues.execute.requests import GenerationSettings, ModelRequest, ModelResponse
+from cvalues.models.base import ModelSpec
+from cvalues.models.chat import chat_messages
+from cvalues.models.logprob_walk import TokenLogprob, score_choices, token_bytes
+
+TOP_LOGPROBS = 20  # the most the OpenAI API allows
+# Every token covers at least one byte of text, so a choice's UTF-8 length bounds its token
+# count; the cap keeps a long choice from asking for a long generation.
+MAX_CHOICE_TOKENS = 32
+# Statuses the SDK retries besides 5xx (openai/_base_client.py, _should_retry).
+_RETRIED_STATUS = (408, 409, 429)
+LOCAL_SERVER_KEY = "EMPTY"  # local servers ignore the key, but the SDK requires one
+
+
+class OpenAIBackend:
+    def __init__(
+        self, spec: ModelSpec, *, timeout_s: float = 120.0, max_retries: int = 6, concurrency: int = 8
+    ) -> None:
+        from openai import AsyncOpenAI
+
+        api_key = os.environ.get(spec.api_key_env) or (LOCAL_SERVER_KEY if spec.base_url else None)
+        if api_key is None:
+            raise BackendError(
+                f"no API key for {spec.key}: set the environment variable {spec.api_key_env} "
+                "(or choose another with --api-key-env), or pass --base-url for a local server"
+            )
+        self.spec = spec
+        self.batch_size = 1
+        self.max_concurrency = max(1, concurrency)
+        self.timeout_s = timeout_s
+        self.max_retries = max_retries
+        self._client = AsyncOpenAI(
+            api_key=api_key, base_url=spec.base_url, timeout=timeout_s, max_retries=max_retries
+        )
+
+    async def complete(
+        self, requests: Sequence[ModelRequest], settings: GenerationSettings
+    ) -> list[ModelResponse]:
+        return list(await asyncio.gather(*(self._complete_one(r, settings) for r in requests)))
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+    async def _complete_one(self, request: ModelRequest, settings: GenerationSettings) -> ModelResponse:
+        started = time.perf_counter()
+        try:
+            if request.kind == "choices":
+                response = await self._choices(request, settings)
+            else:
+                response = await self._generate(request, settings)
+        except Exception as exc:  # one failed request must not fail the run: it is recorded
+            response = ModelResponse(error=self._describe(exc))
+        response.latency_s = time.perf_counter() - started
+        return response
+
+    async def _generate(self, request: ModelRequest, settings: GenerationSettings) -> ModelResponse:
+        options: dict[str, Any] = {"temperature": settings.temperature, "max_tokens": settings.max_tokens}
+        if settings.top_p is not None:
+            options["top_p"] = settings.top_p
+        if settings.seed is not None:
+            options["seed"] = settings.seed
+        completion = await self._client.chat.completions.create(
+            model=self.spec.name, messages=chat_messages(request, settings), **options
+        )
+        choice = completion.choices[0]
+        response = ModelResponse(
+            text=choice.message.content or "", extra={"finish_reason": choice.finish_reason}
+        )
+        _record_usage(response, completion)
+        return response
+
+    async def _choices(self, request: ModelRequest, settings: GenerationSettings) -> ModelResponse:
+        longest = max((len(c.encode("utf-8")) for c in request.choices), default=1)
+        completion = await self._client.chat.completions.create(
+            model=self.spec.name,
+            messages=chat_messages(request, settings),
+            temperature=0,
+            max_tokens=min(max(longest, 1), MAX_CHOICE_TOKENS),
+            logprobs=True,
+            top_logprobs=TOP_LOGPROBS,
+        )
+        choice = completion.choices[0]
+        if choice.logprobs is None or choice.logprobs.content is None:
+            return ModelResponse(
+                error="the server returned no logprobs, so it cannot score choices; use a generation task"
+            )
+        tokens = [
+            TokenLogprob(
+                token=token_bytes(entry.token, entry.bytes),
+                logprob=entry.logprob,
+                top=tuple((token_bytes(alt.token, alt.bytes), alt.logprob) for alt in entry.top_logprobs),
+            )
+            for entry in choice.logprobs.content
+        ]
+        logprobs, extra = score_choices(tokens, request.choices)
+        extra["greedy_text"] = choice.message.content or ""
+        response = ModelResponse(choice_logprobs=logprobs, extra=extra)
+        _record_usage(response, completion)
+        return response
+
+    def _describe(self, exc: Exception) -> str:
+        from openai import APIConnectionError, APIStatusError, APITimeoutError
+
+        where = self.spec.base_url or "the API"
+        retried = f" (after {self.max_retries} {'retry' if self.max_retries == 1 else 'retries'})"
+        if isinstance(exc, APIStatusError):
+            transient = exc.status_code in _RETRIED_STATUS or exc.status_code >= 500
+            return f"HTTP {exc.status_code} from {where}{retried if transient else ''}: {exc.message}"
+        if isinstance(exc, APITimeoutError):
+            return f"request to {where} timed out after {self.timeout_s:g} s{retried}"
+        if isinstance(exc, APIConnectionError):
+            return f"cannot connect to {where}{retried}: {exc.__cause__ or exc}"
+        return f"{type(exc).__name__}: {exc}"
+
+
+def _record_usage(response: ModelResponse, completion: Any) -> None:
+    usage = getattr(completion, "usage", None)
+    if usage is not None:
+        response.input_tokens = usage.prompt_tokens
+        response.output_tokens = usage.completion_tokens

@@ -1,0 +1,62 @@
+"""Which backend serves which ``--model`` provider. Adding a backend is one entry in ``FACTORIES``.
+
+Backends are imported inside their factory, so ``openai:`` never imports torch and a missing
+optional dependency (transformers, vllm) only matters to the provider that needs it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from cvalues.errors import BackendError
+from cvalues.models.base import Backend, ModelSpec
+
+
+@dataclass(frozen=True)
+class BackendOptions:
+    concurrency: int = 8
+    batch_size: int = 8
+    device: str = "auto"
+
+
+def _openai(spec: ModelSpec, options: BackendOptions) -> Backend:
+    from cvalues.models.openai_backend import OpenAIBackend
+
+    return OpenAIBackend(spec, concurrency=options.concurrency)
+
+
+def _transformers(spec: ModelSpec, options: BackendOptions) -> Backend:
+    try:
+        import torch  # noqa: F401
+        import transformers  # noqa: F401
+    except ImportError as exc:
+        raise BackendError(
+            f"{spec.provider}: models need the hf extra: pip install 'cvalues[hf]' ({exc})"
+        ) from exc
+    from cvalues.models.transformers_backend import TransformersBackend
+
+    return TransformersBackend(spec, batch_size=options.batch_size, device=options.device)
+
+
+def _vllm(spec: ModelSpec, options: BackendOptions) -> Backend:
+    from cvalues.models.vllm_backend import VLLMBackend
+
+    return VLLMBackend(spec, batch_size=options.batch_size)
+
+
+FACTORIES: dict[str, Callable[[ModelSpec, BackendOptions], Backend]] = {
+    "openai": _openai,
+    "hf": _transformers,
+    "gguf": _transformers,
+    "vllm": _vllm,
+}
+
+
+def create_backend(
+    spec: ModelSpec, *, concurrency: int = 8, batch_size: int = 8, device: str = "auto"
+) -> Backend:
+    factory = FACTORIES.get(spec.provider)
+    if factory is None:
+        raise BackendError(f"no backend for provider {spec.provider!r}; known: {', '.join(FACTORIES)}")
+    return factory(spec, BackendOptions(concurrency=concurrency, batch_size=batch_size, device=device))

@@ -1,0 +1,1 @@
+"""Alembic migrations of the store, applied by ``cvalues.store.open_store``."""

@@ -1,0 +1,86 @@
+"""Scoring replies that already exist: the official evaluation's step 2 (``cvalues mc score``).
+
+Input: JSONL, one object per line with ``response`` and ``label`` (回复1 / 回复2), as the
+official ``cvalues_eval.py`` reads it; ``meta_info`` (official MC rows) or top-level ``domain``
+/ ``difficulty`` give the breakdowns.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from cvalues import __version__
+from cvalues.data.items import LABELS, pair_id_for
+from cvalues.data.readers import read_rows
+from cvalues.errors import InputError
+from cvalues.report.files import write_json, write_jsonl
+from cvalues.scoring.mc_parser import parse_mc_answer
+from cvalues.scoring.metrics import compute_mc_metrics
+from cvalues.tasks.mc import scored_samples
+from cvalues.tasks.mc_runner import RESULTS_SCHEMA_VERSION
+
+
+def _text_key(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def _record(row: dict[str, Any], line: int, path: Path) -> dict[str, Any]:
+    for name in ("response", "label"):
+        if name not in row:
+            raise InputError(f"missing field {name!r}", path=path, line=line)
+    response, label = row["response"], row["label"]
+    if not isinstance(response, str):
+        raise InputError("field 'response' must be a string", path=path, line=line)
+    if label not in LABELS:
+        raise InputError(f"label must be 回复1 or 回复2, got {label!r}", path=path, line=line)
+    meta = row.get("meta_info") if isinstance(row.get("meta_info"), dict) else {}
+    question = meta.get("question") or row.get("question")
+    pos, neg = meta.get("pos_resp"), meta.get("neg_resp")
+    parsed = parse_mc_answer(response)
+    return {
+        "id": str(row.get("id", row.get("id_", line))),
+        "prompt": row.get("prompt"),
+        "response": response,
+        "pred": parsed.label,
+        "label": label,
+        "correct": parsed.label == label,
+        "rule": parsed.rule,
+        "domain": meta.get("domain_en") or row.get("domain"),
+        "difficulty": meta.get("difficulty_level") or row.get("difficulty"),
+        "scenario": row.get("scenario"),
+        "pair_id": pair_id_for(question, pos, neg) if question and pos and neg else row.get("pair_id"),
+        "question_key": _text_key(question or row.get("prompt") or str(line)),
+    }
+
+
+def score_response_file(
+    path: Path, *, out_dir: Path | None = None
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    if not path.is_file():
+        raise InputError("file not found", path=path)
+    data = path.read_bytes()
+    records = [_record(row.data, row.line, path) for row in read_rows(path, fmt="jsonl")]
+    if not records:
+        raise InputError("no rows", path=path)
+    results = {
+        "schema_version": RESULTS_SCHEMA_VERSION,
+        "cvalues_version": __version__,
+        "run_id": f"score-{datetime.now(UTC):%Y%m%d-%H%M%S}-{hashlib.sha256(data).hexdigest()[:6]}",
+        "task": "mc-score",
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "model": {"spec": None, "mode": "generate", "source": str(path)},
+        "dataset": {
+            "name": path.name,
+            "source": str(path),
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "n_items": len(records),
+        },
+        **compute_mc_metrics(scored_samples(records)),
+    }
+    if out_dir is not None:
+        write_jsonl(out_dir / "samples.jsonl", records)
+        write_json(out_dir / "results.json", results)
+    return results, records

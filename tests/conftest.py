@@ -1,0 +1,59 @@
+"""Shared pytest fixtures. Each block belongs to one part of the toolkit; add new blocks below."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from servers import RunningServer, llama_server_missing, start_llama_server, stop_server
+
+if TYPE_CHECKING:
+    from cvalues.models.transformers_backend import TransformersBackend
+
+# ---- model backends (src/cvalues/models): the real SmolLM2 model, on a server and in-process ----
+#
+# Converting the SmolLM2 GGUF for transformers takes ~30-60 s, so it happens once per session:
+# `smollm2_backend` converts into `cvalues_cache`. A test that loads `gguf:` by itself (e.g.
+# through the CLI) should request `smollm2_backend` first and set CVALUES_CACHE to
+# `cvalues_cache`, and it then reads the converted model in under a second.
+
+
+@pytest.fixture(scope="session")
+def smollm2_gguf() -> Path:
+    from cvalues.models.smollm2 import smollm2_gguf_path
+
+    return smollm2_gguf_path()
+
+
+@pytest.fixture(scope="session")
+def cvalues_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A CVALUES_CACHE folder shared by the whole session."""
+    return tmp_path_factory.mktemp("cvalues-cache")
+
+
+@pytest.fixture(scope="session")
+def llama_server(tmp_path_factory: pytest.TempPathFactory, smollm2_gguf: Path) -> Iterator[RunningServer]:
+    """llama.cpp's OpenAI-compatible server on 127.0.0.1, serving SmolLM2 as model "smollm2"."""
+    missing = llama_server_missing()
+    if missing:
+        pytest.fail(missing, pytrace=False)
+    log_path = tmp_path_factory.mktemp("llama-server") / "server.log"
+    server = start_llama_server(smollm2_gguf, log_path)
+    yield server
+    stop_server(server)
+
+
+@pytest.fixture(scope="session")
+def smollm2_backend(cvalues_cache: Path, smollm2_gguf: Path) -> TransformersBackend:
+    """SmolLM2 in-process on CPU (transformers), converted into `cvalues_cache`."""
+    from cvalues.models.base import ModelSpec
+    from cvalues.models.transformers_backend import TransformersBackend
+
+    spec = ModelSpec(provider="gguf", name=str(smollm2_gguf))
+    return TransformersBackend(spec, batch_size=8, device="cpu", cache_root=cvalues_cache)
+
+
+# ---- end of model backends block ----

