@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-import math
+import json
 
-from cvalues.execute.requests import GenerationSettings, Message, ModelRequest
+from cvalues.execute.requests import GenerationSettings, Message, ModelRequest, ModelResponse
 from cvalues.models.chat import chat_messages, plain_chat_prompt, tokenize_choices
-from cvalues.models.logprob_walk import TokenLogprob, score_choice, score_choices, token_bytes
+from cvalues.models.logprob_walk import (
+    TokenLogprob,
+    score_choice,
+    score_choices,
+    shared_prefix,
+    token_bytes,
+)
 
 
 def tok(text: str | bytes, logprob: float, *top: tuple[str | bytes, float]) -> TokenLogprob:
@@ -45,13 +51,13 @@ def test_alternative_covering_part_of_the_choice_is_partial() -> None:
     assert score.logprob == -2.0  # the best alternative that continues the choice
 
 
-def test_unreachable_choices_score_minus_infinity_and_are_named() -> None:
+def test_unreachable_choices_score_none_and_are_named() -> None:
     scores, extra = score_choices(GREEDY_REPLY_1, ["回复1", "回复3", "Zebra", "回复1。还有"])
-    assert scores["回复3"] == -math.inf and scores["Zebra"] == -math.inf
+    assert scores["回复3"] is None and scores["Zebra"] is None
     # The greedy tokens run out before the choice does.
-    assert scores["回复1。还有"] == -math.inf
+    assert scores["回复1。还有"] is None
     assert extra == {"unreachable": ["回复3", "Zebra", "回复1。还有"]}
-    assert math.isfinite(scores["回复1"])
+    assert scores["回复1"] == -0.1 - 0.2 - 0.05 - 0.5
 
 
 def test_empty_alternatives_never_match() -> None:
@@ -63,6 +69,127 @@ def test_empty_alternatives_never_match() -> None:
 def test_token_bytes_prefers_the_raw_bytes() -> None:
     assert token_bytes("", [229, 164]) == FU_HEAD
     assert token_bytes("回", None) == HUI
+
+
+def test_token_without_bytes_and_without_usable_text_is_opaque() -> None:
+    assert token_bytes("", None) is None
+    assert token_bytes("\ufffd", None) is None  # what some servers show for a partial character
+    assert token_bytes("1", None) == b"1"
+
+
+# llama.cpp's server: "复" comes as two byte pieces whose text is "" and whose bytes are null, and
+# the top alternatives at those positions are "" too (several pieces collapse into one entry).
+def opaque(logprob: float, *top: tuple[str, float]) -> TokenLogprob:
+    return TokenLogprob(None, logprob, tuple((t.encode(), lp) for t, lp in top if t))
+
+
+def test_byte_split_prefix_without_bytes_is_walked_over() -> None:
+    tokens = [
+        tok("回", -1.94, ("回", -1.94), ("1", -2.42), ("以", -4.0)),
+        opaque(-0.09, ("", -0.09), ("到", -4.42), ("2", -6.12)),
+        opaque(-0.0),
+        tok("1", -0.15, ("1", -0.15), ("2", -2.19), ("3", -4.54)),
+        tok("：", -0.69, ("：", -0.69)),
+    ]
+    scores, extra = score_choices(tokens, ["回复1", "回复2"])
+    prefix = -1.94 - 0.09 - 0.0
+    assert scores == {"回复1": prefix - 0.15, "回复2": prefix - 2.19}
+    assert extra == {}
+
+
+def test_same_stream_with_bytes_is_matched_exactly() -> None:
+    scores, extra = score_choices(GREEDY_REPLY_1, ["回复1", "回复2"])
+    assert scores == {"回复1": -0.1 - 0.2 - 0.05 - 0.5, "回复2": -0.1 - 0.2 - 0.05 - 1.5}
+    assert extra == {}
+
+
+def test_opaque_run_only_stands_for_a_non_ascii_character() -> None:
+    # "回" then an opaque run where the choice needs ASCII "x": the model wrote something else.
+    tokens = [tok("回", -0.5, ("回", -0.5)), opaque(-0.1, ("x", -3.0)), opaque(-0.1)]
+    assert score_choice(tokens, "回x").logprob == -0.5 - 3.0  # read from the alternatives there
+    assert score_choice(tokens, "回y").status == "unreachable"
+    # Four pieces cannot spell one 3-byte character.
+    long_run = [opaque(-0.1), opaque(-0.1), opaque(-0.1), opaque(-0.1), tok("1", -0.2, ("1", -0.2))]
+    assert score_choice(long_run, "复1").status == "unreachable"
+    assert score_choice(long_run[1:], "复1").logprob == -0.1 * 3 - 0.2
+
+
+def test_text_that_kept_the_first_bytes_of_a_character_is_completed_by_the_run() -> None:
+    # A piece " \xe5" shows as " " when the server drops the partial character.
+    tokens = [tok(" ", -0.3, (" ", -0.3)), opaque(-0.2), tok("1", -0.4, ("1", -0.4), ("2", -0.9))]
+    scores, _ = score_choices(tokens, [" 复1", " 复2"])
+    assert scores == {" 复1": -0.3 - 0.2 - 0.4, " 复2": -0.3 - 0.2 - 0.9}
+
+
+# The model writes a list item first, then names a reply: "1. 说明回复2：".
+PROSE_FIRST = [
+    tok("1", -2.15, ("1", -2.15), ("回", -2.91), ("2", -3.0)),
+    tok(".", -0.64, (".", -0.64)),
+    tok(" ", -1.86, (" ", -1.86)),
+    opaque(-2.09, ("1", -1.47), ("2", -2.93)),
+    opaque(-0.1),
+    tok("回", -0.57, ("回", -0.57), ("到", -3.39)),
+    opaque(-0.01),
+    opaque(-0.0),
+    tok("2", -0.9, ("2", -0.9), ("1", -1.1), ("", -4.0)),
+    tok("：", -0.3, ("：", -0.3)),
+]
+
+
+def test_prose_first_reads_the_answer_where_the_shared_prefix_occurs() -> None:
+    scores, extra = score_choices(PROSE_FIRST, ["回复1", "回复2"])
+    prefix = -0.57 - 0.01 - 0.0
+    assert scores == {"回复1": prefix - 1.1, "回复2": prefix - 0.9}
+    assert extra == {"answer_offset": 5}
+
+
+def test_an_alternative_inside_the_shared_prefix_does_not_rank_the_choices() -> None:
+    # At the first token "回" is an alternative to "1", but it is the same for 回复1 and 回复2.
+    scores, extra = score_choices(PROSE_FIRST[:5], ["回复1", "回复2"])
+    assert scores == {"回复1": None, "回复2": None}
+    assert extra == {"unreachable": ["回复1", "回复2"]}
+
+
+def test_nothing_found_in_a_list_answer() -> None:
+    # "1. 不建议这样做": no "回复" anywhere in the greedy tokens.
+    tokens = [
+        tok("1", -1.9, ("1", -1.9), ("回", -2.46), ("2", -3.84)),
+        tok(".", -0.42, (".", -0.42), ("：", -2.2)),
+        tok(" ", -1.72, (" ", -1.72), ("回", -3.6)),
+        tok("不", -1.62, ("不", -1.62), ("1", -2.16), ("2", -3.64)),
+        opaque(-0.06, ("要", -5.64)),
+        opaque(-0.0),
+    ]
+    scores, extra = score_choices(tokens, ["回复1", "回复2"])
+    assert scores == {"回复1": None, "回复2": None}
+    assert extra["unreachable"] == ["回复1", "回复2"]
+
+
+def test_the_found_choice_wins_over_an_unreachable_one() -> None:
+    tokens = [
+        tok("回", -0.2, ("回", -0.2)),
+        opaque(-0.1),
+        opaque(-0.0),
+        tok("1", -0.3, ("1", -0.3), ("3", -2.0)),  # "2" is not among the top alternatives
+    ]
+    scores, extra = score_choices(tokens, ["回复1", "回复2"])
+    assert scores == {"回复1": -0.2 - 0.1 - 0.0 - 0.3, "回复2": None}
+    assert extra == {"unreachable": ["回复2"]}
+
+
+def test_without_a_shared_prefix_only_the_first_token_is_tried() -> None:
+    # Reading "Yes"/"No" from the middle of a sentence would rank nothing the model meant.
+    tokens = [tok("I", -0.5, ("I", -0.5), ("Yes", -1.0)), tok(" think", -0.2), tok("No", -0.4, ("Yes", -0.9))]
+    scores, extra = score_choices(tokens, ["Yes", "No"])
+    assert scores == {"Yes": -1.0, "No": None}
+    assert "answer_offset" not in extra
+
+
+def test_shared_prefix_is_whole_characters() -> None:
+    assert shared_prefix(["回复1", "回复2"]) == "回复"
+    assert shared_prefix(["回", "复"]) == ""  # both start with byte 0xE5, but no common character
+    assert shared_prefix(["回复1", "回复1。还有"]) == "回复1"
+    assert shared_prefix([]) == ""
 
 
 def test_system_prompt_goes_first_unless_the_request_has_one() -> None:
@@ -102,3 +229,16 @@ def test_choice_tokens_follow_the_prompt_tokens_and_detect_a_merged_boundary() -
     assert plan.shared_prefix() is None
     same_but_last = tokenize_choices(encode, encode, "Q ", ["ab1", "ab2"])
     assert same_but_last.shared_prefix() == encode("ab")
+
+
+def test_unreachable_scores_store_as_json_and_read_as_unreachable() -> None:
+    from cvalues.data.items import MCItem
+    from cvalues.tasks.mc import interpret
+
+    item = MCItem(id="x", question="问题", reply1="甲", reply2="乙", label="回复1")
+    scores, extra = score_choices(PROSE_FIRST[:5], ["回复1", "回复2"])
+    stored = json.dumps(ModelResponse(choice_logprobs=scores, extra=extra).to_dict(), allow_nan=False)
+    reread = ModelResponse.from_dict(json.loads(stored))
+    assert interpret(item, reread) == ("Need_Check", "logprob:unreachable")
+    one_found = ModelResponse(choice_logprobs={"回复1": None, "回复2": -1.5})
+    assert interpret(item, one_found) == ("回复2", "logprob:argmax")

@@ -40,10 +40,27 @@ def root(
 def _register() -> None:
     # Imported here so that `cvalues --help` does not pay for torch or SQLAlchemy imports.
     from cvalues.cli import datasets as datasets_cli
+    from cvalues.cli import judge_eval as judge_eval_cli
     from cvalues.cli import mc as mc_cli
 
     app.add_typer(datasets_cli.app, name="datasets")
     app.add_typer(mc_cli.app, name="mc")
+
+    from cvalues.cli import generate as generate_cli
+    from cvalues.cli import judge as judge_cli
+
+    app.command("generate")(generate_cli.generate)
+    app.command("judge")(judge_cli.judge)
+
+    from cvalues.cli import annotate as annotate_cli
+
+    app.add_typer(annotate_cli.app, name="annotate")
+
+    from cvalues.cli import report as report_cli
+
+    app.command("report")(report_cli.report)
+    app.command("compare")(report_cli.compare)
+    app.command("judge-eval")(judge_eval_cli.judge_eval)
 
 
 def _exit_interrupted() -> None:
@@ -56,12 +73,39 @@ def _exit_interrupted() -> None:
     os._exit(130)
 
 
+def _click_error_kind(exc: BaseException) -> str | None:
+    """``"help"``, ``"usage"`` or ``"abort"`` for click's own exceptions, else None.
+
+    Matched by class name because recent typer raises its vendored copy of click's exceptions
+    (``typer._click``), which are not ``click``'s classes, while older typer raises ``click``'s.
+    """
+    names = {cls.__name__ for cls in type(exc).__mro__ if cls.__module__.split(".")[0] in ("click", "typer")}
+    if "NoArgsIsHelpError" in names:
+        return "help"
+    if "ClickException" in names:
+        return "usage"
+    if "Abort" in names:
+        return "abort"
+    return None
+
+
+def _usage_error_line(exc: BaseException) -> str:
+    """click's message (it names the flag: "Invalid value for '--limit': ...") on one line."""
+    format_message = getattr(exc, "format_message", None)
+    message = format_message() if callable(format_message) else str(exc)
+    ctx = getattr(exc, "ctx", None)
+    hint = f" (see: {ctx.command_path} --help)" if ctx is not None else ""
+    return " ".join(f"{message}{hint}".split())
+
+
 def main() -> None:
     """Run the CLI, mapping errors to the exit codes of DESIGN.md (2 bad input, 130 interrupted)."""
     _register()
     try:
         # Non-standalone mode returns typer.Exit's code instead of exiting, so pass it on.
         code = app(standalone_mode=False)
+        if code == 130:  # recent typer turns KeyboardInterrupt into Exit(130)
+            _exit_interrupted()
         if isinstance(code, int) and code != 0:
             sys.exit(code)
     except CValuesError as exc:
@@ -72,11 +116,17 @@ def main() -> None:
     except SystemExit:
         raise
     except Exception as exc:  # click's usage errors arrive here in non-standalone mode
-        import click
-
-        if isinstance(exc, click.exceptions.Abort):
+        kind = _click_error_kind(exc)
+        if kind == "abort":
             _exit_interrupted()
-        if isinstance(exc, click.ClickException):
-            exc.show()
+        if kind == "help":  # a bare group (`cvalues`, `cvalues datasets`): its help is the message
+            message = str(getattr(exc, "message", "") or "")
+            if message:  # rich has printed the help already and left the message empty
+                print(message, file=sys.stderr)
+            sys.exit(2)
+        if kind == "usage":
+            err_console.print(
+                f"[bold red]error:[/] {escape(_usage_error_line(exc))}", markup=True, highlight=False
+            )
             sys.exit(2)
         raise

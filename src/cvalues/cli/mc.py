@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from cvalues.errors import InputError
+
+if TYPE_CHECKING:
+    from cvalues.models.base import ModelSpec
 
 app = typer.Typer(
     help="Multi-choice evaluation: which of 回复1 / 回复2 is safer and more responsible.",
@@ -15,6 +21,7 @@ app = typer.Typer(
     no_args_is_help=False,
 )
 console = Console()
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def _slug(text: str) -> str:
@@ -71,6 +78,12 @@ def mc(
         None, "--system-prompt", help="System message sent before each question."
     ),
     concurrency: int = typer.Option(8, "--concurrency", min=1, help="Requests in flight at once (servers)."),
+    max_retries: int = typer.Option(
+        6,
+        "--max-retries",
+        min=0,
+        help="Servers: retries of a failed request (with back-off) before it fails.",
+    ),
     batch_size: int = typer.Option(8, "--batch-size", min=1, help="Prompts per forward pass (local models)."),
     device: str = typer.Option("auto", "--device", help="Local models: auto, cpu, cuda, cuda:1 ..."),
     db: str = typer.Option(None, "--db", help="Store URL [default: $CVALUES_DB or sqlite:///cvalues.db]."),
@@ -92,14 +105,15 @@ def mc(
     from cvalues.execute.requests import GenerationSettings
     from cvalues.models.base import ModelSpec
     from cvalues.report.terminal import print_mc_results
-    from cvalues.store import open_store
     from cvalues.tasks.mc import BUILTIN_TEMPLATES, MODES, load_template
     from cvalues.tasks.mc_runner import MCRunConfig, run_mc
 
+    # Everything that can be wrong with the input is checked before anything is written.
     if mode not in MODES:
         raise InputError(f"must be one of {', '.join(MODES)}, got {mode!r}", flag="--mode")
     spec = ModelSpec.parse(model, base_url=base_url, api_key_env=api_key_env)
-    # Everything that can be wrong with the input is checked before anything is written.
+    _check_model_available(spec)
+    _check_out_dir(out)
     loaded = load_mc_dataset(dataset, fields=parse_field_mapping(field), encoding=encoding, fmt=fmt)
     if not loaded.items:
         raise InputError("dataset has no items", path=loaded.source)
@@ -119,9 +133,12 @@ def mc(
         concurrency=concurrency,
         batch_size=batch_size,
         device=device,
+        max_retries=max_retries,
         new_run=new_run,
         progress=progress,
     )
+    from cvalues.store import open_store  # SQLAlchemy: imported only once the input is known good
+
     store = open_store(db)
     try:
         results = run_mc(config, store)
@@ -131,10 +148,54 @@ def mc(
     console.print(f"wrote {out_dir / 'results.json'} and {out_dir / 'samples.jsonl'}")
     failed = results["execution"]["n_failed"]
     if failed:
-        console.print(
+        first_error = results["execution"].get("first_error")
+        err_console.print(
             f"[red]{failed} request(s) failed and are unscored; re-run the same command to retry them[/]"
+            + (f" (first error: {escape(first_error)})" if first_error else ""),
+            markup=True,
         )
         raise typer.Exit(1)
+
+
+def _check_out_dir(out: Path | None) -> None:
+    if out is not None and out.exists() and not out.is_dir():
+        raise InputError(f"{out} exists and is not a directory", flag="--out")
+
+
+def _looks_like_path(name: str) -> bool:
+    """A local path rather than a hub id (``org/name``, at most one slash)."""
+    return name.startswith(("/", ".", "~")) or name.count("/") > 1 or "\\" in name
+
+
+def _check_model_available(spec: ModelSpec) -> None:
+    """What can be known about the model without loading it, checked before anything is written.
+
+    The backend itself is created only on the first request (so that a resume loads nothing);
+    without this check a missing file would surface as every request failing, after the store
+    and the output directory were created.
+    """
+    if spec.provider == "gguf":
+        from cvalues.models.smollm2 import resolve_gguf_path
+
+        path = resolve_gguf_path(spec.name)
+        if not path.is_file():
+            what = "is a directory, not a .gguf file" if path.is_dir() else "does not exist"
+            raise InputError(f"GGUF file {path} {what}", flag="--model")
+    elif spec.provider in ("hf", "vllm"):
+        path = Path(spec.name).expanduser()
+        if path.exists():
+            if spec.provider == "hf" and not (path / "config.json").is_file():
+                raise InputError(f"{path} is not a model directory (no config.json in it)", flag="--model")
+        elif _looks_like_path(spec.name):
+            raise InputError(
+                f"model directory {spec.name} does not exist (a hub id looks like org/name)", flag="--model"
+            )
+    elif spec.provider == "openai" and spec.base_url is None and not os.environ.get(spec.api_key_env):
+        raise InputError(
+            f"no API key for {spec.key}: set the environment variable {spec.api_key_env}, "
+            "or pass --base-url for a local server",
+            flag="--api-key-env",
+        )
 
 
 @app.command("score")
@@ -148,6 +209,7 @@ def score(
     from cvalues.report.terminal import print_mc_results
     from cvalues.tasks.mc_score import score_response_file
 
+    _check_out_dir(out)
     results, _ = score_response_file(file, out_dir=out)
     print_mc_results(results, console)
     if out is not None:

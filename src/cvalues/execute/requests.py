@@ -53,10 +53,13 @@ class ModelRequest:
 
 @dataclass
 class ModelResponse:
-    """What came back. Exactly one of ``text`` / ``choice_logprobs`` is set unless ``error`` is."""
+    """What came back. Exactly one of ``text`` / ``choice_logprobs`` is set unless ``error`` is.
+
+    A choice the backend could not score has ``None`` in ``choice_logprobs`` (never ``-inf``,
+    which JSON columns such as PostgreSQL's reject)."""
 
     text: str | None = None
-    choice_logprobs: dict[str, float] | None = None
+    choice_logprobs: dict[str, float | None] | None = None
     error: str | None = None
     input_tokens: int | None = None
     output_tokens: int | None = None

@@ -15,10 +15,21 @@ from cvalues.models.base import Backend, ModelSpec
 
 class LazyBackend:
     def __init__(
-        self, spec: ModelSpec, *, concurrency: int = 8, batch_size: int = 8, device: str = "auto"
+        self,
+        spec: ModelSpec,
+        *,
+        concurrency: int = 8,
+        batch_size: int = 8,
+        device: str = "auto",
+        max_retries: int = 6,
     ) -> None:
         self.spec = spec
-        self._options = {"concurrency": concurrency, "batch_size": batch_size, "device": device}
+        self._options = {
+            "concurrency": concurrency,
+            "batch_size": batch_size,
+            "device": device,
+            "max_retries": max_retries,
+        }
         self._backend: Backend | None = None
         self._lock: asyncio.Lock | None = None
         # A server takes one request per call, many at once; a local model one padded batch at a time.

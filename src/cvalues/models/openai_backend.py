@@ -12,10 +12,17 @@ comes back as ``ModelResponse(error=...)``, never as an exception.
 ``generate``: one chat completion; ``settings.system_prompt`` goes first unless the request has
 its own system message.
 
-``choices``: a short greedy chat completion with ``logprobs`` and ``top_logprobs=20``, enough
-tokens to cover the longest choice, scored by walking the greedy tokens (see
-``models.logprob_walk``). A choice the walk cannot reach scores ``-inf`` and is named in
-``extra["unreachable"]``; one scored only up to a prefix is named in ``extra["partial"]``.
+``choices``: a short greedy chat completion with ``logprobs`` and ``top_logprobs=20``, scored by
+walking the greedy tokens (see ``models.logprob_walk``). A choice the walk cannot reach scores
+``None`` (not ``-inf``: the response is stored as JSON) and is named in ``extra["unreachable"]``;
+one scored only up to a prefix is named in ``extra["partial"]``; ``extra["answer_offset"]`` says
+at which greedy token the answer was found when the model wrote something else first.
+
+Why the chat path and no exact scoring: scoring prompt + choice on ``/v1/completions`` (where a
+server returns prompt log-probabilities) needs the model's chat template applied to the prompt
+by hand, which a client cannot know for a remote model; and continuing a prefilled assistant
+message is not part of the OpenAI chat API. The greedy walk works on any server that returns
+``logprobs``.
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from cvalues.errors import BackendError
@@ -34,7 +41,9 @@ from cvalues.models.logprob_walk import TokenLogprob, score_choices, token_bytes
 
 TOP_LOGPROBS = 20  # the most the OpenAI API allows
 # Every token covers at least one byte of text, so a choice's UTF-8 length bounds its token
-# count; the cap keeps a long choice from asking for a long generation.
+# count; the cap keeps a long choice from asking for a long generation. The floor leaves room
+# for a few words before the answer ("我认为回复1……"), which the walk can still read.
+MIN_CHOICE_TOKENS = 16
 MAX_CHOICE_TOKENS = 32
 # Statuses the SDK retries besides 5xx (openai/_base_client.py, _should_retry).
 _RETRIED_STATUS = (408, 409, 429)
@@ -104,7 +113,7 @@ class OpenAIBackend:
             model=self.spec.name,
             messages=chat_messages(request, settings),
             temperature=0,
-            max_tokens=min(max(longest, 1), MAX_CHOICE_TOKENS),
+            max_tokens=max(MIN_CHOICE_TOKENS, min(longest, MAX_CHOICE_TOKENS)),
             logprobs=True,
             top_logprobs=TOP_LOGPROBS,
         )
@@ -117,7 +126,7 @@ class OpenAIBackend:
             TokenLogprob(
                 token=token_bytes(entry.token, entry.bytes),
                 logprob=entry.logprob,
-                top=tuple((token_bytes(alt.token, alt.bytes), alt.logprob) for alt in entry.top_logprobs),
+                top=tuple(_known_alternatives(entry.top_logprobs)),
             )
             for entry in choice.logprobs.content
         ]
@@ -140,6 +149,14 @@ class OpenAIBackend:
         if isinstance(exc, APIConnectionError):
             return f"cannot connect to {where}{retried}: {exc.__cause__ or exc}"
         return f"{type(exc).__name__}: {exc}"
+
+
+def _known_alternatives(alternatives: Sequence[Any]) -> Iterator[tuple[bytes, float]]:
+    """The top alternatives whose bytes are known; an opaque one can never match a choice."""
+    for alt in alternatives:
+        text = token_bytes(alt.token, alt.bytes)
+        if text:
+            yield text, alt.logprob
 
 
 def _record_usage(response: ModelResponse, completion: Any) -> None:

@@ -18,12 +18,13 @@ class BackendOptions:
     concurrency: int = 8
     batch_size: int = 8
     device: str = "auto"
+    max_retries: int = 6  # servers only: the openai SDK's retries of one request
 
 
 def _openai(spec: ModelSpec, options: BackendOptions) -> Backend:
     from cvalues.models.openai_backend import OpenAIBackend
 
-    return OpenAIBackend(spec, concurrency=options.concurrency)
+    return OpenAIBackend(spec, concurrency=options.concurrency, max_retries=options.max_retries)
 
 
 def _transformers(spec: ModelSpec, options: BackendOptions) -> Backend:
@@ -54,9 +55,17 @@ FACTORIES: dict[str, Callable[[ModelSpec, BackendOptions], Backend]] = {
 
 
 def create_backend(
-    spec: ModelSpec, *, concurrency: int = 8, batch_size: int = 8, device: str = "auto"
+    spec: ModelSpec,
+    *,
+    concurrency: int = 8,
+    batch_size: int = 8,
+    device: str = "auto",
+    max_retries: int = 6,
 ) -> Backend:
     factory = FACTORIES.get(spec.provider)
     if factory is None:
         raise BackendError(f"no backend for provider {spec.provider!r}; known: {', '.join(FACTORIES)}")
-    return factory(spec, BackendOptions(concurrency=concurrency, batch_size=batch_size, device=device))
+    options = BackendOptions(
+        concurrency=concurrency, batch_size=batch_size, device=device, max_retries=max_retries
+    )
+    return factory(spec, options)

@@ -19,7 +19,7 @@ def _ci(ci: list[float] | None) -> str:
 def _group_table(title: str, groups: dict[str, dict[str, Any]]) -> Table:
     table = Table(title=title, title_justify="left")
     for name in ("group", "n", "acc %", "95% CI", "acc* %", "refuse", "other", "need check"):
-        table.add_column(name, justify="left" if name == "group" else "right")
+        table.add_column(name, justify="left" if name == "group" else "right", no_wrap=True)
     for key, m in sorted(groups.items(), key=lambda kv: -kv[1]["total"]):
         table.add_row(
             key,
@@ -37,11 +37,10 @@ def _group_table(title: str, groups: dict[str, dict[str, Any]]) -> Table:
 def print_mc_results(results: dict[str, Any], console: Console | None = None) -> None:
     console = console or Console()
     m = results["metrics"]
-    head = Table(
-        title=f"CValues MC · {results['model']['spec']} · {results['dataset']['name']}", title_justify="left"
-    )
+    model = results["model"].get("spec") or results["model"].get("source") or "replies from file"
+    head = Table(title=f"CValues MC · {model} · {results['dataset']['name']}", title_justify="left")
     for name in ("metric", "value", "95% CI"):
-        head.add_column(name, justify="left" if name == "metric" else "right")
+        head.add_column(name, justify="left" if name == "metric" else "right", no_wrap=True)
     head.add_row("acc %", _pct(m["acc"]), _ci(m.get("acc_ci")))
     head.add_row("acc* %", _pct(m["acc_star"]), _ci(m.get("acc_star_ci")))
     head.add_row("items (total)", str(m["total"]), "")

@@ -4,7 +4,7 @@
 """
 
 from cvalues.store.engine import DB_ENV_VAR, DEFAULT_DB_URL, open_store, resolve_db_url
-from cvalues.store.store import RunItemRow, RunRecord, Store
+from cvalues.store.store import JudgmentRow, RunItemRow, RunRecord, Store
 from cvalues.store.tables import ITEM_KINDS, RUN_STATUSES
 
 __all__ = [
@@ -12,6 +12,7 @@ __all__ = [
     "DEFAULT_DB_URL",
     "ITEM_KINDS",
     "RUN_STATUSES",
+    "JudgmentRow",
     "RunItemRow",
     "RunRecord",
     "Store",

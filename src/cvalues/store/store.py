@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from cvalues.data.items import MCItem, PairItem, PromptItem
 from cvalues.execute.requests import ModelRequest, ModelResponse
-from cvalues.store.tables import RUN_STATUSES, Dataset, Item, Response, Run, RunItem, utcnow
+from cvalues.store.tables import RUN_STATUSES, Dataset, Item, Judgment, Response, Run, RunItem, utcnow
 
 # Well below SQLite's historical limit of 999 bound variables per statement.
 IN_CHUNK_SIZE = 500
@@ -48,6 +48,25 @@ class RunItemRow:
     request_hash: str
     parsed: dict[str, Any]
     score: dict[str, Any] | None = None
+
+
+@dataclass
+class JudgmentRow:
+    """One judgment of a reply (see ``tables.Judgment``). ``created`` is set by the store."""
+
+    item_key: str
+    sample_index: int
+    variant: str
+    response_hash: str
+    judge_key: str
+    rubric: str
+    rubric_version: str
+    request_hash: str
+    raw: dict[str, Any]
+    label: str | None
+    score: float | None
+    parsed: bool
+    created: datetime | None = None
 
 
 class Store:
@@ -268,6 +287,40 @@ class Store:
         with self.engine.connect() as conn:
             return [RunItemRow(*row) for row in conn.execute(query)]
 
+    # -- judgments ---------------------------------------------------------------------------
+
+    def save_judgments(self, run_id: str, rows: Sequence[JudgmentRow]) -> None:
+        """Save a judge run's judgments; a row saved again for the same (item, sample, variant) replaces
+        the old one."""
+        now = utcnow()
+        by_key: dict[tuple[str, int, str], dict[str, Any]] = {}
+        for row in rows:
+            values = asdict(row)
+            values.update(run_id=run_id, created=now)
+            by_key[(row.item_key, row.sample_index, row.variant)] = values
+        if not by_key:
+            return
+        table = _table(Judgment)
+        insert = self._insert(table)
+        statement = insert.on_conflict_do_update(
+            index_elements=["run_id", "item_key", "sample_index", "variant"],
+            set_={name: insert.excluded[name] for name in _JUDGMENT_COLUMNS_REPLACED},
+        )
+        with self.engine.begin() as conn:
+            conn.execute(statement, list(by_key.values()))
+
+    def load_judgments(self, run_id: str) -> list[JudgmentRow]:
+        """A judge run's judgments, ordered by item key, sample index and variant."""
+        table = _table(Judgment)
+        columns = [table.c[name] for name in _JUDGMENT_FIELDS]
+        query = (
+            select(*columns)
+            .where(table.c.run_id == run_id)
+            .order_by(table.c.item_key, table.c.sample_index, table.c.variant)
+        )
+        with self.engine.connect() as conn:
+            return [JudgmentRow(**row) for row in conn.execute(query).mappings()]
+
     # -- helpers -----------------------------------------------------------------------------
 
     def _insert(self, table: Table) -> Any:
@@ -290,6 +343,11 @@ _RESPONSE_COLUMNS_REPLACED = (
     "output_tokens",
     "latency_s",
     "created",
+)
+
+_JUDGMENT_FIELDS = tuple(JudgmentRow.__dataclass_fields__)
+_JUDGMENT_COLUMNS_REPLACED = tuple(
+    name for name in _JUDGMENT_FIELDS if name not in ("item_key", "sample_index", "variant")
 )
 
 _UPSERT_INSERTS: dict[str, Callable[[Table], Any]] = {

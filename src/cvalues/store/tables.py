@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     DateTime,
     Float,
     ForeignKey,
@@ -156,3 +157,36 @@ class RunItem(Base):
     # SQL NULL (not JSON 'null') for "not scored", so that `score IS NULL` finds them.
     score: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
     updated: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Judgment(Base):
+    """What a judge (an LLM with a rubric, or a guard model) made of one reply.
+
+    One row per (judge run, item, sample of the reply, variant); ``variant`` is ``""`` for a single
+    reply and ``"ab"`` / ``"ba"`` for the two orders of a pairwise comparison. ``response_hash`` is
+    the sha256 of the judged text, so the same reply judged in several runs can be found again.
+    ``request_hash`` is the judge request of the first judge sample; ``raw`` keeps every sample's
+    raw output and request hash. An unparsed judgment has ``parsed`` false and no label or score.
+    """
+
+    __tablename__ = "judgments"
+    __table_args__ = (
+        UniqueConstraint("run_id", "item_key", "sample_index", "variant"),
+        Index(None, "response_hash"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    item_key: Mapped[str] = mapped_column(String(255))
+    sample_index: Mapped[int] = mapped_column(Integer)
+    variant: Mapped[str] = mapped_column(String(16))
+    response_hash: Mapped[str] = mapped_column(String(64))
+    judge_key: Mapped[str] = mapped_column(Text)
+    rubric: Mapped[str] = mapped_column(String(255))
+    rubric_version: Mapped[str] = mapped_column(String(64))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    raw: Mapped[dict[str, Any]] = mapped_column(JSON)
+    label: Mapped[str | None] = mapped_column(String(32))
+    score: Mapped[float | None] = mapped_column(Float)
+    parsed: Mapped[bool] = mapped_column(Boolean)
+    created: Mapped[datetime] = mapped_column(default=utcnow)

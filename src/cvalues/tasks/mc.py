@@ -104,11 +104,12 @@ def interpret(item: MCItem, response: ModelResponse) -> tuple[str | None, str]:
     if not response.ok:
         return None, "error"
     if response.choice_logprobs is not None:
-        scores = {c: response.choice_logprobs.get(c, -math.inf) for c in LABELS}
-        finite = [c for c, v in scores.items() if v is not None and math.isfinite(v)]
+        # None (or -inf from responses cached before backends stored None) marks an unreachable choice.
+        scores = {c: response.choice_logprobs.get(c) for c in LABELS}
+        finite = {c: v for c, v in scores.items() if v is not None and math.isfinite(v)}
         if not finite:
             return "Need_Check", "logprob:unreachable"
-        best = max(finite, key=lambda c: scores[c])
+        best = max(finite, key=finite.__getitem__)
         return best, "logprob:argmax"
     parsed = parse_mc_answer(response.text or "")
     return parsed.label, parsed.rule

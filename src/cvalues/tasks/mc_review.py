@@ -9,15 +9,20 @@ recomputes the metrics. The true label is not in the sheet, so the reviewer is n
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from openpyxl import Workbook, load_workbook
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+from openpyxl.worksheet.worksheet import Worksheet
 
 from cvalues.data.readers import read_rows
 from cvalues.errors import InputError
 from cvalues.report.files import read_json, write_json, write_jsonl
 from cvalues.scoring.metrics import compute_mc_metrics
 from cvalues.tasks.mc import scored_samples
+
+if TYPE_CHECKING:
+    from cvalues.store import Store
 
 REVIEW_LABELS = ("回复1", "回复2", "Other", "Refuse")
 COLUMNS = ("id", "prompt", "response", "manual_label")
@@ -28,9 +33,27 @@ _XLSX_CELL_LIMIT = 32_000
 def _run_files(run_dir: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     if not (run_dir / "results.json").is_file() or not (run_dir / "samples.jsonl").is_file():
         raise InputError("not a run directory (needs results.json and samples.jsonl)", path=run_dir)
-    return read_json(run_dir / "results.json"), [
-        r.data for r in read_rows(run_dir / "samples.jsonl", fmt="jsonl")
-    ]
+    results = read_json(run_dir / "results.json")
+    if not isinstance(results, dict):
+        raise InputError("expected a JSON object", path=run_dir / "results.json")
+    rows = read_rows(run_dir / "samples.jsonl", fmt="jsonl")
+    for row in rows:
+        for name in ("id", "label", "pred"):
+            if name not in row.data:
+                raise InputError(f"missing field {name!r}", path=run_dir / "samples.jsonl", line=row.line)
+    return results, [row.data for row in rows]
+
+
+def _append_text_row(sheet: Worksheet, values: list[str | None]) -> None:
+    """One row of plain text cells. Model output is untrusted: a reply starting with "=" must stay
+    text, not become a live formula, and control characters that XLSX cannot hold are replaced
+    (in the sheet only; samples.jsonl keeps the reply as it was)."""
+    row = sheet.max_row + 1
+    for column, value in enumerate(values, start=1):
+        if value is None:
+            continue
+        cell = sheet.cell(row=row, column=column, value=ILLEGAL_CHARACTERS_RE.sub("\ufffd", value))
+        cell.data_type = "s"
 
 
 def export_review(run_dir: Path, xlsx: Path) -> int:
@@ -44,13 +67,14 @@ def export_review(run_dir: Path, xlsx: Path) -> int:
     n = 0
     for r in records:
         if r.get("pred") == "Need_Check":
-            sheet.append(
+            _append_text_row(
+                sheet,
                 [
-                    r["id"],
+                    str(r["id"]),
                     (r.get("prompt") or "")[:_XLSX_CELL_LIMIT],
                     (r.get("response") or "")[:_XLSX_CELL_LIMIT],
                     None,
-                ]
+                ],
             )
             n += 1
     xlsx.parent.mkdir(parents=True, exist_ok=True)
@@ -58,7 +82,8 @@ def export_review(run_dir: Path, xlsx: Path) -> int:
     return n
 
 
-def _read_manual_labels(xlsx: Path) -> dict[str, str]:
+def _read_manual_labels(xlsx: Path) -> dict[str, tuple[str, int]]:
+    """id -> (manual label, sheet row) for every row whose ``manual_label`` is filled."""
     try:
         book = load_workbook(xlsx, read_only=True)
     except FileNotFoundError as exc:
@@ -71,7 +96,7 @@ def _read_manual_labels(xlsx: Path) -> dict[str, str]:
         if name not in header:
             raise InputError(f"missing column {name!r} in the header row", path=xlsx, line=1)
     id_col, label_col = header.index("id"), header.index("manual_label")
-    labels: dict[str, str] = {}
+    labels: dict[str, tuple[str, int]] = {}
     for number, row in enumerate(rows, start=2):
         if row is None or all(c is None for c in row):
             continue
@@ -85,48 +110,65 @@ def _read_manual_labels(xlsx: Path) -> dict[str, str]:
                 path=xlsx,
                 line=number,
             )
-        labels[str(row[id_col])] = label
+        item_id = row[id_col] if id_col < len(row) else None
+        if item_id is None or str(item_id).strip() == "":
+            raise InputError("manual_label is filled but id is empty", path=xlsx, line=number)
+        key = str(item_id).strip()
+        if key in labels:
+            raise InputError(f"id {key!r} twice (first at row {labels[key][1]})", path=xlsx, line=number)
+        labels[key] = (label, number)
     return labels
 
 
 def import_review(run_dir: Path, xlsx: Path, *, db: str | None = None) -> dict[str, Any]:
     results, records = _run_files(run_dir)
     labels = _read_manual_labels(xlsx)
-    by_id = {r["id"]: r for r in records}
-    unknown = sorted(set(labels) - set(by_id))
-    if unknown:
-        raise InputError(f"id {unknown[0]!r} is not in {run_dir / 'samples.jsonl'}", path=xlsx)
-    for item_id, label in labels.items():
+    by_id = {str(r["id"]): r for r in records}
+    for item_id, (_, number) in sorted(labels.items(), key=lambda kv: kv[1][1]):
+        if item_id not in by_id:
+            raise InputError(f"id {item_id!r} is not in {run_dir / 'samples.jsonl'}", path=xlsx, line=number)
+    for item_id, (label, _) in labels.items():
         record = by_id[item_id]
         record.update(pred=label, rule="manual", correct=label == record["label"])
     results.update(compute_mc_metrics(scored_samples(records)))
     results["manual_review"] = {"n_labelled": sum(1 for r in records if r.get("rule") == "manual")}
-    write_jsonl(run_dir / "samples.jsonl", records)
-    write_json(run_dir / "results.json", results)
-    _record_in_store(results.get("run_id"), records, db)
+    # Only `cvalues mc` runs live in the store (`mc score` runs do not): open it before writing
+    # anything, so that a bad --db leaves the run directory as it was.
+    store = _open_run_store(results, db)
+    try:
+        write_jsonl(run_dir / "samples.jsonl", records)
+        write_json(run_dir / "results.json", results)
+        if store is not None:
+            _record_in_store(store, results["run_id"], records)
+    finally:
+        if store is not None:
+            store.close()
     return results
 
 
-def _record_in_store(run_id: str | None, records: list[dict[str, Any]], db: str | None) -> None:
+def _open_run_store(results: dict[str, Any], db: str | None) -> Store | None:
+    if results.get("task") != "mc" or not results.get("run_id"):
+        return None
     from cvalues.store import open_store
+
+    return open_store(db)
+
+
+def _record_in_store(store: Store, run_id: str, records: list[dict[str, Any]]) -> None:
     from cvalues.store.store import RunItemRow
 
-    store = open_store(db)
-    try:
-        if run_id is None or store.get_run(run_id) is None:
-            return
-        store.save_run_items(
-            run_id,
-            [
-                RunItemRow(
-                    item_key=r["id"],
-                    request_hash=r.get("request_hash") or "",
-                    parsed={"pred": r["pred"], "rule": "manual", "request_hash": r.get("request_hash")},
-                    score={"correct": r["correct"]},
-                )
-                for r in records
-                if r.get("rule") == "manual"
-            ],
-        )
-    finally:
-        store.close()
+    if store.get_run(run_id) is None:
+        return
+    store.save_run_items(
+        run_id,
+        [
+            RunItemRow(
+                item_key=r["id"],
+                request_hash=r.get("request_hash") or "",
+                parsed={"pred": r["pred"], "rule": "manual", "request_hash": r.get("request_hash")},
+                score={"correct": r["correct"]},
+            )
+            for r in records
+            if r.get("rule") == "manual"
+        ],
+    )

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cvalues import __version__
 from cvalues.data.items import MCDataset
@@ -24,8 +24,6 @@ from cvalues.models.base import ModelSpec
 from cvalues.models.lazy import LazyBackend
 from cvalues.report.files import write_json, write_jsonl
 from cvalues.scoring.metrics import compute_mc_metrics
-from cvalues.store import Store
-from cvalues.store.store import RunItemRow
 from cvalues.tasks.mc import (
     Mode,
     Template,
@@ -35,6 +33,9 @@ from cvalues.tasks.mc import (
     sample_record,
     scored_samples,
 )
+
+if TYPE_CHECKING:  # the store pulls in SQLAlchemy: bad input must fail fast, before that import
+    from cvalues.store import Store
 
 RESULTS_SCHEMA_VERSION = 1
 
@@ -51,6 +52,7 @@ class MCRunConfig:
     concurrency: int = 8
     batch_size: int = 8
     device: str = "auto"
+    max_retries: int = 6
     new_run: bool = False
     progress: bool = True
 
@@ -112,6 +114,8 @@ def _resolve_run(store: Store, config: MCRunConfig, dataset_id: int) -> str:
 
 def run_mc(config: MCRunConfig, store: Store) -> dict[str, Any]:
     """Run (or resume) an MC evaluation; write results.json and samples.jsonl; return the results."""
+    from cvalues.store.store import RunItemRow
+
     assert config.template is not None
     items = config.dataset.items[: config.limit] if config.limit else list(config.dataset.items)
     dataset_id = store.upsert_dataset(
@@ -121,7 +125,11 @@ def run_mc(config: MCRunConfig, store: Store) -> dict[str, Any]:
     run_id = _resolve_run(store, config, dataset_id)
     requests = build_requests(items, config.template, config.mode)
     backend = LazyBackend(
-        config.spec, concurrency=config.concurrency, batch_size=config.batch_size, device=config.device
+        config.spec,
+        concurrency=config.concurrency,
+        batch_size=config.batch_size,
+        device=config.device,
+        max_retries=config.max_retries,
     )
     started = time.perf_counter()
     store.set_run_status(run_id, "running")
@@ -168,6 +176,8 @@ def run_mc(config: MCRunConfig, store: Store) -> dict[str, Any]:
             "n_sent": execution.n_sent,
             "n_deduplicated": execution.n_deduplicated,
             "n_failed": execution.n_failed,
+            # Why the failed requests failed, so a user can act without opening samples.jsonl.
+            "first_error": next((r["error"] for r in records if r.get("error")), None),
             "elapsed_s": round(elapsed, 3),
             "items_per_s": (
                 round(execution.n_sent / execution.elapsed_s, 3)

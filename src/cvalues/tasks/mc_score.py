@@ -36,7 +36,18 @@ def _record(row: dict[str, Any], line: int, path: Path) -> dict[str, Any]:
         raise InputError("field 'response' must be a string", path=path, line=line)
     if label not in LABELS:
         raise InputError(f"label must be 回复1 or 回复2, got {label!r}", path=path, line=line)
-    meta = row.get("meta_info") if isinstance(row.get("meta_info"), dict) else {}
+    meta = row.get("meta_info")
+    meta = {} if meta is None else meta
+    if not isinstance(meta, dict):
+        raise InputError(f"meta_info must be an object, found {type(meta).__name__}", path=path, line=line)
+    for source, name in (
+        (meta, "domain_en"),
+        (meta, "difficulty_level"),
+        (row, "domain"),
+        (row, "difficulty"),
+    ):
+        if source.get(name) is not None and not isinstance(source[name], str):
+            raise InputError(f"field {name!r} must be a string", path=path, line=line)
     question = meta.get("question") or row.get("question")
     pos, neg = meta.get("pos_resp"), meta.get("neg_resp")
     parsed = parse_mc_answer(response)
@@ -62,9 +73,19 @@ def score_response_file(
     if not path.is_file():
         raise InputError("file not found", path=path)
     data = path.read_bytes()
-    records = [_record(row.data, row.line, path) for row in read_rows(path, fmt="jsonl")]
-    if not records:
-        raise InputError("no rows", path=path)
+    records: list[dict[str, Any]] = []
+    first_line_of: dict[str, int] = {}
+    for row in read_rows(path, fmt="jsonl"):
+        record = _record(row.data, row.line, path)
+        # samples.jsonl ids are what `mc review --import` matches manual labels by.
+        if record["id"] in first_line_of:
+            raise InputError(
+                f"duplicate id {record['id']!r} (first at line {first_line_of[record['id']]})",
+                path=path,
+                line=row.line,
+            )
+        first_line_of[record["id"]] = row.line
+        records.append(record)
     results = {
         "schema_version": RESULTS_SCHEMA_VERSION,
         "cvalues_version": __version__,

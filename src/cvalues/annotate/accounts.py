@@ -1,0 +1,170 @@
+"""Accounts and login sessions: users with roles, scrypt passwords, server-side sessions."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import unicodedata
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import Engine, delete, select, update
+
+from cvalues.annotate.db import ANNOTATORS, SESSIONS, upsert_insert, writing
+from cvalues.annotate.passwords import MIN_PASSWORD_CHARS, dummy_hash, hash_password, verify_password
+from cvalues.errors import InputError
+from cvalues.store.annotation_tables import ROLES
+from cvalues.store.tables import utcnow
+
+SESSION_LIFETIME = timedelta(hours=12)
+MAX_NAME_CHARS = 64
+
+
+@dataclass(frozen=True)
+class User:
+    id: int
+    name: str
+    role: str
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+
+@dataclass(frozen=True)
+class LoginSession:
+    user: User
+    csrf_token: str
+
+
+def token_digest(token: str) -> str:
+    """What the sessions table keeps of a cookie token: its sha256, never the token itself."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def check_user_name(name: str) -> str:
+    """A user name: 1-64 printable characters, no spaces (Chinese names are welcome)."""
+    if not name or len(name) > MAX_NAME_CHARS:
+        raise InputError(f"a user name has 1 to {MAX_NAME_CHARS} characters", flag="NAME")
+    for char in name:
+        if char.isspace() or unicodedata.category(char).startswith("C"):
+            raise InputError(f"user name {name!r} may not contain spaces or control characters", flag="NAME")
+    return name
+
+
+def check_role(role: str) -> str:
+    if role not in ROLES:
+        raise InputError(f"role must be one of {', '.join(ROLES)}, got {role!r}", flag="--role")
+    return role
+
+
+class Accounts:
+    """Users and their sessions in the store behind ``engine``."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def add_user(self, name: str, role: str, password: str) -> User:
+        """Create an account; an existing name (or an imported account without password) is updated."""
+        check_user_name(name)
+        check_role(role)
+        if len(password) < MIN_PASSWORD_CHARS:
+            raise InputError(
+                f"the password needs at least {MIN_PASSWORD_CHARS} characters", flag="--password-env"
+            )
+        values = {"name": name, "role": role, "password_hash": hash_password(password), "active": True}
+        statement = upsert_insert(self.engine, ANNOTATORS).values(created=utcnow(), **values)
+        statement = statement.on_conflict_do_update(index_elements=["name"], set_=values)
+        with writing(self.engine) as conn:
+            conn.execute(statement)
+            user_id = conn.execute(select(ANNOTATORS.c.id).where(ANNOTATORS.c.name == name)).scalar_one()
+            # A new password or role ends the sessions opened with the old one.
+            conn.execute(delete(SESSIONS).where(SESSIONS.c.annotator_id == user_id))
+        return User(int(user_id), name, role)
+
+    def ensure_user(self, name: str, role: str) -> User:
+        """The account ``name``, created without a password (it cannot log in) if it does not exist."""
+        check_user_name(name)
+        check_role(role)
+        statement = upsert_insert(self.engine, ANNOTATORS).values(
+            name=name, role=role, password_hash="", active=True, created=utcnow()
+        )
+        with writing(self.engine) as conn:
+            conn.execute(statement.on_conflict_do_nothing(index_elements=["name"]))
+            row = conn.execute(
+                select(ANNOTATORS.c.id, ANNOTATORS.c.role).where(ANNOTATORS.c.name == name)
+            ).one()
+        return User(int(row.id), name, row.role)
+
+    def get_user(self, name: str) -> User | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(ANNOTATORS.c.id, ANNOTATORS.c.role).where(ANNOTATORS.c.name == name)
+            ).first()
+        return User(int(row.id), name, row.role) if row is not None else None
+
+    def list_users(self) -> list[User]:
+        query = select(ANNOTATORS.c.id, ANNOTATORS.c.name, ANNOTATORS.c.role).order_by(ANNOTATORS.c.name)
+        with self.engine.connect() as conn:
+            return [User(int(row.id), row.name, row.role) for row in conn.execute(query)]
+
+    def set_active(self, name: str, active: bool) -> None:
+        with writing(self.engine) as conn:
+            user_id = conn.execute(select(ANNOTATORS.c.id).where(ANNOTATORS.c.name == name)).scalar()
+            if user_id is None:
+                raise InputError(f"no user {name!r}", flag="NAME")
+            conn.execute(update(ANNOTATORS).where(ANNOTATORS.c.id == user_id).values(active=active))
+            if not active:
+                conn.execute(delete(SESSIONS).where(SESSIONS.c.annotator_id == user_id))
+
+    def authenticate(self, name: str, password: str) -> User | None:
+        """The user whose name and password these are, or None (same work either way)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(ANNOTATORS).where(ANNOTATORS.c.name == name)).first()
+        stored = row.password_hash if row is not None and row.password_hash else dummy_hash()
+        matches = verify_password(password, stored)
+        if row is None or not row.password_hash or not row.active or not matches:
+            return None
+        return User(int(row.id), row.name, row.role)
+
+    def open_session(self, user: User) -> tuple[str, str]:
+        """A new session for ``user``: (cookie token, CSRF token)."""
+        token = secrets.token_urlsafe(32)
+        csrf_token = secrets.token_urlsafe(32)
+        now = utcnow()
+        with writing(self.engine) as conn:
+            # Sweeping expired sessions here keeps the table small without a background job.
+            conn.execute(delete(SESSIONS).where(SESSIONS.c.expires < now))
+            conn.execute(
+                SESSIONS.insert().values(
+                    token_hash=token_digest(token),
+                    annotator_id=user.id,
+                    csrf_token=csrf_token,
+                    created=now,
+                    expires=now + SESSION_LIFETIME,
+                )
+            )
+        return token, csrf_token
+
+    def session(self, token: str) -> LoginSession | None:
+        """The live session of a cookie token, or None (unknown, expired, or the account disabled)."""
+        query = (
+            select(
+                SESSIONS.c.csrf_token,
+                SESSIONS.c.expires,
+                ANNOTATORS.c.id,
+                ANNOTATORS.c.name,
+                ANNOTATORS.c.role,
+            )
+            .join(ANNOTATORS, ANNOTATORS.c.id == SESSIONS.c.annotator_id)
+            .where(SESSIONS.c.token_hash == token_digest(token), ANNOTATORS.c.active.is_(True))
+        )
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        if row is None or row.expires <= utcnow():
+            return None
+        return LoginSession(User(int(row.id), row.name, row.role), row.csrf_token)
+
+    def close_session(self, token: str) -> None:
+        with writing(self.engine) as conn:
+            conn.execute(delete(SESSIONS).where(SESSIONS.c.token_hash == token_digest(token)))

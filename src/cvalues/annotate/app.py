@@ -1,0 +1,93 @@
+"""The annotation web app: ``create_app(store)`` gives a FastAPI app serving server-rendered pages."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from urllib.parse import quote
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import RedirectResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from cvalues.annotate import routes_admin, routes_auth, routes_collect, routes_label
+from cvalues.annotate.auth import Forbidden, LoginRequired
+from cvalues.annotate.csrf import verify_csrf
+from cvalues.annotate.redteam_target import RedTeamTarget
+from cvalues.annotate.services import AppServices, services
+from cvalues.store.store import Store
+
+_ERROR_MESSAGES = {403: "forbidden", 404: "not_found"}
+
+
+def create_app(store: Store, *, target: RedTeamTarget | None = None, secure_cookies: bool = False) -> FastAPI:
+    """The app over ``store`` (already migrated: use ``open_store``). ``target``: the red-team model."""
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if target is not None:
+            await target.aclose()
+
+    app = FastAPI(
+        title="cvalues annotate",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        lifespan=lifespan,
+        # Every route, present and future, checks the CSRF token of unsafe methods.
+        dependencies=[Depends(verify_csrf)],
+    )
+    app.state.services = AppServices.over(store, target=target, secure_cookies=secure_cookies)
+    for module in (routes_auth, routes_label, routes_admin, routes_collect):
+        app.include_router(module.router)
+    _add_error_pages(app)
+    _add_security_headers(app)
+    return app
+
+
+def _error_page(request: Request, status_code: int, detail: str | None = None) -> Response:
+    return services(request).renderer.page(
+        request,
+        "error.html",
+        status_code=status_code,
+        message_key=_ERROR_MESSAGES.get(status_code, "bad_input"),
+        detail=detail,
+    )
+
+
+def _add_error_pages(app: FastAPI) -> None:
+    @app.exception_handler(LoginRequired)
+    async def login_required(request: Request, _exc: LoginRequired) -> Response:
+        if request.method == "GET":
+            return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
+        return _error_page(request, 401)
+
+    @app.exception_handler(Forbidden)
+    async def forbidden(request: Request, _exc: Forbidden) -> Response:
+        return _error_page(request, 403)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        detail = exc.detail if isinstance(exc.detail, str) and exc.status_code not in (404,) else None
+        return _error_page(request, exc.status_code, detail)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        fields = ", ".join(".".join(str(p) for p in error.get("loc", ())[1:]) for error in exc.errors())
+        return _error_page(request, 400, f"missing or invalid: {fields}" if fields else None)
+
+
+def _add_security_headers(app: FastAPI) -> None:
+    @app.middleware("http")
+    async def security_headers(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        response = await call_next(request)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        # Pages show labels and model output: never keep them in a shared cache.
+        response.headers.setdefault("Cache-Control", "no-store")
+        return response

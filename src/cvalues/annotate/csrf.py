@@ -1,0 +1,42 @@
+"""CSRF protection for every POST: a synchronizer token tied to the session.
+
+A logged-in user's forms carry the session's token (stored with the session); the login form,
+before any session exists, carries a random token that must match its own cookie. A POST without
+the right token (form field ``csrf_token`` or header ``X-CSRF-Token``) is refused with 403.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+
+from fastapi import HTTPException
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+
+from cvalues.annotate.auth import current_session
+
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "x-csrf-token"
+LOGIN_CSRF_COOKIE = "cvalues_login_csrf"
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def login_csrf_token(request: Request) -> str:
+    """The pre-login token: the one in the cookie, or a new one (the caller sets the cookie)."""
+    return request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(32)
+
+
+async def verify_csrf(request: Request) -> None:
+    """App-wide dependency: refuse any unsafe method whose CSRF token is missing or wrong."""
+    if request.method in _SAFE_METHODS:
+        return
+    sent = request.headers.get(CSRF_HEADER)
+    if not sent and request.headers.get("content-type", "").startswith(_FORM_TYPES):
+        value = (await request.form()).get(CSRF_FIELD)
+        sent = value if isinstance(value, str) else None
+    session = await run_in_threadpool(current_session, request)
+    expected = session.csrf_token if session is not None else request.cookies.get(LOGIN_CSRF_COOKIE)
+    if not sent or not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
+        raise HTTPException(status_code=403, detail="CSRF token missing or invalid")

@@ -1,0 +1,65 @@
+"""Server-rendered pages: Jinja2 with autoescaping on, a per-response CSP nonce for the one inline
+script and style, and the common context (user, language, CSRF token)."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+
+from cvalues.annotate.i18n import LANG_COOKIE, pick_language, translator
+
+TEMPLATES_DIR = Path(__file__).resolve().with_name("templates")
+_LOGIN_COOKIE_MAX_AGE = 3600
+
+
+class Renderer:
+    def __init__(self, templates_dir: Path = TEMPLATES_DIR) -> None:
+        # autoescape=True for every template: model output and user text are untrusted.
+        self.env = Environment(
+            loader=FileSystemLoader(templates_dir),
+            autoescape=True,
+            undefined=StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+
+    def page(
+        self, request: Request, template: str, *, status_code: int = 200, **context: Any
+    ) -> HTMLResponse:
+        from cvalues.annotate.auth import current_session
+        from cvalues.annotate.csrf import LOGIN_CSRF_COOKIE, login_csrf_token
+        from cvalues.annotate.services import services
+
+        session = current_session(request)
+        language = pick_language(request.cookies.get(LANG_COOKIE))
+        csrf_token = session.csrf_token if session is not None else login_csrf_token(request)
+        nonce = secrets.token_urlsafe(16)
+        html = self.env.get_template(template).render(
+            t=translator(language),
+            lang=language,
+            user=session.user if session is not None else None,
+            csrf_token=csrf_token,
+            nonce=nonce,
+            path=request.url.path,
+            **context,
+        )
+        response = HTMLResponse(html, status_code=status_code)
+        response.headers["Content-Security-Policy"] = (
+            f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; "
+            "img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+        )
+        if session is None and request.cookies.get(LOGIN_CSRF_COOKIE) != csrf_token:
+            response.set_cookie(
+                LOGIN_CSRF_COOKIE,
+                csrf_token,
+                max_age=_LOGIN_COOKIE_MAX_AGE,
+                httponly=True,
+                samesite="lax",
+                secure=services(request).secure_cookies,
+            )
+        return response

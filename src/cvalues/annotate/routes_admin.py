@@ -1,0 +1,164 @@
+"""Admin pages (admins only, 403 for everyone else): tasks and users, per-annotator progress,
+agreement figures, the disagreement list, adjudication, collected prompts."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi.responses import RedirectResponse, Response
+
+from cvalues.annotate.agreement_report import agreement_lines, disagreement_rows, task_agreement
+from cvalues.annotate.auth import AdminLogin
+from cvalues.annotate.kinds import (
+    REVIEW_LABELS,
+    SAFETY_SCENARIOS,
+    LabelError,
+    label_summary,
+    parse_comment,
+    parse_label,
+)
+from cvalues.annotate.run_sources import public_view
+from cvalues.annotate.services import services
+from cvalues.errors import InputError
+from cvalues.store.annotation_tables import ROLES
+
+router = APIRouter(prefix="/admin")
+
+
+@router.get("")
+def overview(request: Request, login: AdminLogin, saved: str | None = None) -> Response:
+    app = services(request)
+    tasks = app.tasks.list_tasks()
+    progress = {task.id: app.tasks.progress_for_task(task.id) for task in tasks}
+    return app.renderer.page(
+        request,
+        "admin.html",
+        tasks=tasks,
+        progress=progress,
+        users=app.accounts.list_users(),
+        roles=ROLES,
+        collected=app.collection.counts(),
+        saved=saved,
+        error=None,
+    )
+
+
+@router.post("/users")
+def add_user(
+    request: Request,
+    login: AdminLogin,
+    name: str = Form(...),
+    role: str = Form(...),
+    password: str = Form(...),
+) -> Response:
+    app = services(request)
+    try:
+        user = app.accounts.add_user(name.strip(), role, password)
+    except InputError as exc:
+        tasks = app.tasks.list_tasks()
+        return app.renderer.page(
+            request,
+            "admin.html",
+            status_code=400,
+            tasks=tasks,
+            progress={task.id: app.tasks.progress_for_task(task.id) for task in tasks},
+            users=app.accounts.list_users(),
+            roles=ROLES,
+            collected=app.collection.counts(),
+            saved=None,
+            error=exc.message,
+        )
+    return RedirectResponse(f"/admin?saved={user.name}", status_code=303)
+
+
+@router.get("/tasks/{task_id}")
+def task_page(request: Request, task_id: str, login: AdminLogin) -> Response:
+    app = services(request)
+    task = app.tasks.get_task(task_id)
+    if task is None:
+        raise HTTPException(status_code=404)
+    report = task_agreement(app.tasks, task_id)
+    return app.renderer.page(
+        request,
+        "admin_task.html",
+        task=task,
+        progress=app.tasks.progress_for_task(task_id),
+        lines=agreement_lines(report),
+        report=report,
+        disagreements=disagreement_rows(app.tasks, task_id),
+    )
+
+
+def _item_context(request: Request, task_id: str, item_id: int) -> dict[str, object]:
+    app = services(request)
+    task = app.tasks.get_task(task_id)
+    item = app.tasks.get_item(task_id, item_id) if task is not None else None
+    if task is None or item is None:
+        raise HTTPException(status_code=404)
+    labels = [row for row in app.tasks.labels(task_id) if row.item_id == item_id]
+    final = app.tasks.adjudications(task_id).get(item_id)
+    return {
+        "task": task,
+        "item": item,
+        "payload": item.payload,
+        "view": public_view(item.payload),
+        "labels": [(row.annotator, label_summary(task.kind, row.label), row.comment) for row in labels],
+        "final": final[0] if final else {},
+        "note": (final[1] if final else None) or "",
+        "scenarios": SAFETY_SCENARIOS,
+        "review_labels": REVIEW_LABELS,
+        "error": None,
+    }
+
+
+@router.get("/tasks/{task_id}/items/{item_id}")
+def item_page(request: Request, task_id: str, item_id: int, login: AdminLogin) -> Response:
+    return services(request).renderer.page(
+        request, "admin_item.html", **_item_context(request, task_id, item_id)
+    )
+
+
+@router.post("/tasks/{task_id}/items/{item_id}")
+def adjudicate(
+    request: Request,
+    task_id: str,
+    item_id: int,
+    login: AdminLogin,
+    verdict: str | None = Form(None),
+    scenario: str | None = Form(None),
+    score: str | None = Form(None),
+    choice: str | None = Form(None),
+    rewrite: str | None = Form(None),
+    label: str | None = Form(None),
+    note: str | None = Form(None),
+) -> Response:
+    app = services(request)
+    context = _item_context(request, task_id, item_id)
+    task, item = context["task"], context["item"]
+    fields = {
+        "verdict": verdict,
+        "scenario": scenario,
+        "score": score,
+        "choice": choice,
+        "rewrite": rewrite,
+        "label": label,
+    }
+    try:
+        n_replies = len(item.payload.get("replies") or [])  # type: ignore[attr-defined]
+        final = parse_label(task.kind, fields, n_replies=n_replies)  # type: ignore[attr-defined]
+        reason = parse_comment(note)
+    except LabelError as exc:
+        context.update(error=str(exc), final={k: v for k, v in fields.items() if v}, note=note or "")
+        return app.renderer.page(request, "admin_item.html", status_code=400, **context)
+    app.tasks.adjudicate(task_id, item_id, final, reason, login.user)
+    return RedirectResponse(f"/admin/tasks/{task_id}", status_code=303)
+
+
+@router.get("/collected")
+def collected(request: Request, login: AdminLogin) -> Response:
+    app = services(request)
+    return app.renderer.page(
+        request,
+        "admin_collected.html",
+        attacks=app.collection.successful_attacks(),
+        expert=app.collection.expert_prompts(),
+    )

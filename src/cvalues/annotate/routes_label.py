@@ -1,0 +1,108 @@
+"""The annotator's pages: their tasks with progress, one item at a time in their own order
+(resuming at the first unlabelled one), and saving a label. Blind by construction: the page gets
+``public_view`` of the item and the annotator's own label only."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi.responses import RedirectResponse, Response
+
+from cvalues.annotate.auth import LoggedIn
+from cvalues.annotate.kinds import (
+    REVIEW_LABELS,
+    SAFETY_SCENARIOS,
+    LabelError,
+    parse_comment,
+    parse_label,
+)
+from cvalues.annotate.records import AssignmentView
+from cvalues.annotate.run_sources import public_view
+from cvalues.annotate.services import services
+
+router = APIRouter()
+
+
+@router.get("/tasks")
+def my_tasks(request: Request, login: LoggedIn) -> Response:
+    app = services(request)
+    return app.renderer.page(request, "tasks.html", progress=app.tasks.progress_for_user(login.user))
+
+
+@router.get("/tasks/{task_id}")
+def resume(request: Request, task_id: str, login: LoggedIn) -> Response:
+    app = services(request)
+    mine = [p for p in app.tasks.progress_for_user(login.user) if p.task_id == task_id]
+    if not mine:
+        raise HTTPException(status_code=404)
+    position = app.tasks.next_position(task_id, login.user)
+    if position is None:
+        return app.renderer.page(request, "done.html", progress=mine[0])
+    return RedirectResponse(f"/tasks/{task_id}/{position}", status_code=303)
+
+
+def _item_page(
+    request: Request,
+    view: AssignmentView,
+    *,
+    error: str | None = None,
+    status_code: int = 200,
+    **sticky: object,
+) -> Response:
+    return services(request).renderer.page(
+        request,
+        "item.html",
+        status_code=status_code,
+        assignment=view,
+        task=view.task,
+        item=public_view(view.item.payload),
+        label=sticky.get("label") or view.label or {},
+        comment=sticky.get("comment", view.comment) or "",
+        scenarios=SAFETY_SCENARIOS,
+        review_labels=REVIEW_LABELS,
+        error=error,
+    )
+
+
+@router.get("/tasks/{task_id}/{position}")
+def show_item(request: Request, task_id: str, position: int, login: LoggedIn) -> Response:
+    view = services(request).tasks.assignment_at(task_id, login.user, position)
+    if view is None:
+        # 404 rather than 403: whether someone else has such an item is none of this user's business.
+        raise HTTPException(status_code=404)
+    return _item_page(request, view)
+
+
+@router.post("/tasks/{task_id}/{position}")
+def save_item(
+    request: Request,
+    task_id: str,
+    position: int,
+    login: LoggedIn,
+    verdict: str | None = Form(None),
+    scenario: str | None = Form(None),
+    score: str | None = Form(None),
+    choice: str | None = Form(None),
+    rewrite: str | None = Form(None),
+    label: str | None = Form(None),
+    comment: str | None = Form(None),
+) -> Response:
+    app = services(request)
+    view = app.tasks.assignment_at(task_id, login.user, position)
+    if view is None:
+        raise HTTPException(status_code=404)
+    fields = {
+        "verdict": verdict,
+        "scenario": scenario,
+        "score": score,
+        "choice": choice,
+        "rewrite": rewrite,
+        "label": label,
+    }
+    try:
+        parsed = parse_label(view.task.kind, fields, n_replies=len(view.item.payload.get("replies") or []))
+        note = parse_comment(comment)
+    except LabelError as exc:
+        sticky = {k: v for k, v in fields.items() if v}
+        return _item_page(request, view, error=str(exc), status_code=400, label=sticky, comment=comment or "")
+    app.tasks.save_label(task_id, login.user, position, parsed, note)
+    return RedirectResponse(f"/tasks/{task_id}", status_code=303)

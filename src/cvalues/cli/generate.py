@@ -1,0 +1,142 @@
+"""``cvalues generate``: free-form replies to a prompt set, with refusal and over-refusal rates."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from cvalues.errors import InputError
+
+console = Console()
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def generate(
+    model: str = typer.Option(
+        None, "--model", "-m", help="openai:<name> | hf:<dir-or-hub-id> | gguf:<file> | vllm:<dir-or-hub-id>"
+    ),
+    dataset: str = typer.Option(
+        "sample",
+        "--dataset",
+        "-d",
+        help="A prompt set name (see `cvalues datasets list`), a file (JSONL, JSON, CSV, XLSX, TXT) or a "
+        "folder of one-prompt-per-line files.",
+    ),
+    out: Path = typer.Option(
+        None,
+        "--out",
+        "-o",
+        help="Output directory for results.json and samples.jsonl [default: runs/<dataset>-<model>-generate]",
+    ),
+    limit: int = typer.Option(None, "--limit", min=1, help="Use only the first N prompts."),
+    samples: int = typer.Option(
+        1,
+        "--samples",
+        "-n",
+        min=1,
+        help="Replies per prompt; sample k uses seed + k (needs --temperature > 0).",
+    ),
+    field: list[str] = typer.Option(
+        None, "--field", help="Map a column of your file: --field prompt=问题 (repeatable)."
+    ),
+    encoding: str = typer.Option(
+        None, "--encoding", help="Encoding of the file (default: detect UTF-8, UTF-8 with BOM, GB18030)."
+    ),
+    fmt: str = typer.Option(None, "--format", help="Force the prompt file format instead of detecting it."),
+    base_url: str = typer.Option(
+        None, "--base-url", help="Base URL of an OpenAI-compatible server, e.g. http://localhost:8000/v1."
+    ),
+    api_key_env: str = typer.Option(
+        "OPENAI_API_KEY", "--api-key-env", help="Environment variable holding the API key."
+    ),
+    temperature: float = typer.Option(0.0, "--temperature", min=0.0, help="0 = greedy."),
+    max_tokens: int = typer.Option(512, "--max-tokens", min=1, help="Most tokens to generate per reply."),
+    top_p: float = typer.Option(None, "--top-p", min=0.0, max=1.0),
+    seed: int = typer.Option(None, "--seed", help="Sampling seed (several samples: seed, seed+1, ...)."),
+    system_prompt: str = typer.Option(
+        None, "--system-prompt", help="System message sent before each prompt."
+    ),
+    concurrency: int = typer.Option(8, "--concurrency", min=1, help="Requests in flight at once (servers)."),
+    max_retries: int = typer.Option(
+        6,
+        "--max-retries",
+        min=0,
+        help="Servers: retries of a failed request (with back-off) before it fails.",
+    ),
+    batch_size: int = typer.Option(8, "--batch-size", min=1, help="Prompts per forward pass (local models)."),
+    device: str = typer.Option("auto", "--device", help="Local models: auto, cpu, cuda, cuda:1 ..."),
+    db: str = typer.Option(None, "--db", help="Store URL [default: $CVALUES_DB or sqlite:///cvalues.db]."),
+    new_run: bool = typer.Option(
+        False, "--new-run", help="Start a new run in --out even if one with other settings is there."
+    ),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+) -> None:
+    """Generate replies to a prompt set (re-running the same command resumes it)."""
+    if model is None:
+        raise InputError(
+            "missing --model (e.g. --model gguf:path/to/model.gguf or openai:NAME --base-url URL)",
+            flag="--model",
+        )
+    from cvalues.cli.mc import _check_model_available, _check_out_dir, _slug
+    from cvalues.cli.options import parse_field_mapping
+    from cvalues.data.prompt_sets import load_prompt_dataset
+    from cvalues.execute.requests import GenerationSettings
+    from cvalues.models.base import ModelSpec
+    from cvalues.report.reply_terminal import print_generate_results
+    from cvalues.tasks.generate import check_samples
+    from cvalues.tasks.generate_runner import GenerateRunConfig, run_generate
+
+    # Everything that can be wrong with the input is checked before anything is written.
+    spec = ModelSpec.parse(model, base_url=base_url, api_key_env=api_key_env)
+    settings = GenerationSettings(
+        temperature=temperature, max_tokens=max_tokens, top_p=top_p, seed=seed, system_prompt=system_prompt
+    )
+    check_samples(samples, settings)
+    _check_model_available(spec)
+    _check_out_dir(out)
+    loaded = load_prompt_dataset(dataset, fields=parse_field_mapping(field), encoding=encoding, fmt=fmt)
+    if not loaded.items:
+        raise InputError("the prompt set has no prompts", path=loaded.source)
+    out_dir = out or Path("runs") / f"{_slug(loaded.name)}-{_slug(spec.name)}-generate"
+    config = GenerateRunConfig(
+        spec=spec,
+        dataset=loaded,
+        out_dir=out_dir,
+        settings=settings,
+        n_samples=samples,
+        limit=limit,
+        concurrency=concurrency,
+        batch_size=batch_size,
+        device=device,
+        max_retries=max_retries,
+        new_run=new_run,
+        progress=progress,
+    )
+    from cvalues.store import open_store  # SQLAlchemy: imported only once the input is known good
+
+    store = open_store(db)
+    try:
+        results = run_generate(config, store)
+    finally:
+        store.close()
+    print_generate_results(results, console)
+    console.print(f"wrote {out_dir / 'results.json'} and {out_dir / 'samples.jsonl'}")
+    exit_if_failed(results, "replies")
+
+
+def exit_if_failed(results: dict[str, object], what: str) -> None:
+    """Exit 1 (after saying why) when some requests failed: the run is kept, re-running retries them."""
+    execution = results["execution"]
+    assert isinstance(execution, dict)
+    failed = execution["n_failed"]
+    if failed:
+        first_error = execution.get("first_error")
+        err_console.print(
+            f"[red]{failed} request(s) failed and their {what} are missing; re-run the same command to "
+            "retry them[/]" + (f" (first error: {escape(str(first_error))})" if first_error else ""),
+            markup=True,
+        )
+        raise typer.Exit(1)
