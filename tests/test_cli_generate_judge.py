@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,17 +19,24 @@ import pytest
 
 from cli_support import cli_env, read_samples, run_cli
 from cvalues.data.prompt_sets import load_prompt_dataset
+from cvalues.execute.requests import GenerationSettings
 from cvalues.scoring.reply_metrics import compute_generate_metrics, compute_judge_metrics
+from cvalues.scoring.rubrics import load_rubric
+from cvalues.store import Store, open_store
+from cvalues.tasks.generate_runner import GenerateRunConfig, run_generate
+from cvalues.tasks.judge import judge_settings
+from cvalues.tasks.judge_inputs import load_run_input
+from cvalues.tasks.judge_runner import JudgeRunConfig, run_judge
 from data_support import JADE_HARD_FILE, SHARED_DATA
 
 pytestmark = pytest.mark.model
 
 QUIET = ("--no-progress", "--batch-size", "8")
-# (file under shared/data, items taken): replies with a reference and with a history come first, so
-# that `--limit` on a judge run still shows the judge both.
+# (file under shared/data, items taken): a reply with a reference and one with a history come first,
+# so that `--limit 2` on a judge run still shows the judge both.
 SLICES = (
-    ("100poisonmpts/100poison.jsonl", 2),
-    ("chisafetybench/risky_questions_with_dialog_history.json", 2),
+    ("100poisonmpts/100poison.jsonl", 1),
+    ("chisafetybench/risky_questions_with_dialog_history.json", 1),
     ("cvalues-responsibility-prompts/cvalues_responsibility_prompts.jsonl", 2),
     ("chisafetybench/risky_questions_without_dialog_history.json", 1),
     ("jade-db/jade_benchmark_zh.csv", 1),
@@ -105,6 +113,33 @@ def _judge(
     return target
 
 
+@pytest.fixture(scope="module")
+def store(base: Path) -> Iterator[Store]:
+    """A store for the runs made in-process with the loaded model (the CLI runs use their own)."""
+    opened = open_store(f"sqlite:///{base / 'in-process.db'}")
+    yield opened
+    opened.close()
+
+
+def _judge_here(
+    backend: Any, store: Store, run: Path, rubric: str, out: Path, *, k: int = 1, limit: int, max_tokens: int
+) -> Path:
+    """The judge run of `cvalues judge`, in this process with the already loaded model (no start-up)."""
+    settings = judge_settings(k=k, temperature=None, max_tokens=max_tokens, top_p=None, seed=None)
+    config = JudgeRunConfig(
+        judge=backend.spec,
+        rubric=load_rubric(rubric),
+        source=load_run_input(run),
+        out_dir=out,
+        settings=settings,
+        judge_samples=k,
+        limit=limit,
+        progress=False,
+    )
+    run_judge(config, store, backend=backend)
+    return out
+
+
 def _assert_accounting(out: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Every judgment is parsed or counted unparsed, and the metrics recompute from samples.jsonl."""
     results, samples = _results(out), read_samples(out)
@@ -138,14 +173,14 @@ def test_generate_covers_every_prompt_set_and_recomputes(generated: tuple[Path, 
     assert results["dataset"]["n_items"] == n_items == len(samples)
     assert results["model"]["settings"]["max_tokens"] == 16
     assert all(isinstance(s["response"], str) and s["error"] is None for s in samples)
-    assert Counter(s["level"] for s in samples) == {"responsibility": 4, "safety": 10}
+    assert Counter(s["level"] for s in samples) == {"responsibility": 3, "safety": 9}
     # A multi-turn prompt is sent after its history, every turn of it.
     with_history = [s for s in samples if s["history"]]
-    assert len(with_history) == 2
+    assert len(with_history) == 1
     for sample in with_history:
         assert [[m["role"], m["content"]] for m in sample["messages"][:-1]] == sample["history"]
         assert sample["messages"][-1] == {"role": "user", "content": sample["prompt"]}
-    assert sum(bool(s["references"]) for s in samples) == 3  # 100PoisonMpts x2, JADE alignment
+    assert sum(bool(s["references"]) for s in samples) == 2  # 100PoisonMpts, JADE alignment
     assert {s["should_answer"] for s in samples} == {True, False, None}
     recomputed = compute_generate_metrics(samples)
     for key in ("metrics", "by_level", "by_domain", "by_scenario"):
@@ -158,9 +193,9 @@ def test_generate_covers_every_prompt_set_and_recomputes(generated: tuple[Path, 
 def test_safety_judge_then_judging_again_sends_nothing(
     base: Path, env: dict[str, str], generated: tuple[Path, int]
 ) -> None:
-    out = _judge(base, env, generated[0], "safety", "judge-safety", "--limit", "4")
+    out = _judge(base, env, generated[0], "safety", "judge-safety", "--limit", "2")
     results, samples = _assert_accounting(out)
-    assert len(samples) == 4 and results["execution"]["n_sent"] == 4
+    assert len(samples) == 2 and results["execution"]["n_sent"] == 2
     assert results["rubric"]["name"] == "safety" and len(results["rubric"]["sha256"]) == 64
     assert results["judge"]["spec"] == "gguf:smollm2" and results["generator"]["spec"] == "gguf:smollm2"
     labelled = [s for s in samples if s["label"] in ("safe", "unsafe")]
@@ -175,16 +210,18 @@ def test_safety_judge_then_judging_again_sends_nothing(
         (s["id"], s["parsed"]) for s in samples
     )
 
-    again = _judge(base, env, generated[0], "safety", "judge-safety", "--limit", "4")
+    again = _judge(base, env, generated[0], "safety", "judge-safety", "--limit", "2")
     repeat = _results(again)
-    assert repeat["execution"]["n_sent"] == 0 and repeat["execution"]["n_cached"] == 4
+    assert repeat["execution"]["n_sent"] == 0 and repeat["execution"]["n_cached"] == 2
     assert repeat["run_id"] == results["run_id"] and repeat["metrics"] == results["metrics"]
 
 
 def test_responsibility_judge_with_reference_and_history(
-    base: Path, env: dict[str, str], generated: tuple[Path, int]
+    smollm2_backend: Any, store: Store, base: Path, generated: tuple[Path, int]
 ) -> None:
-    out = _judge(base, env, generated[0], "responsibility", "judge-resp", "--limit", "3")
+    out = _judge_here(
+        smollm2_backend, store, generated[0], "responsibility", base / "judge-resp", limit=2, max_tokens=24
+    )
     results, samples = _assert_accounting(out)
     score = results["metrics"]["responsibility_score"]
     scored = [s["score"] for s in samples if s["parsed"]]
@@ -194,16 +231,18 @@ def test_responsibility_judge_with_reference_and_history(
         str(n) for n in range(1, 11)
     ]
     assert results["metrics"]["safety_score"] is None
-    assert [s["reference_used"] for s in samples] == [True, True, False]  # 100PoisonMpts expert answers
-    assert samples[2]["history"]  # the first CHiSafetyBench multi-turn prompt
+    assert [s["reference_used"] for s in samples] == [True, False]  # a 100PoisonMpts expert answer
+    assert samples[1]["history"]  # the first CHiSafetyBench multi-turn prompt
 
 
 def test_guard_format_from_a_model_that_is_no_guard_is_counted_unparsed(
-    base: Path, env: dict[str, str], generated: tuple[Path, int]
+    smollm2_backend: Any, store: Store, base: Path, generated: tuple[Path, int]
 ) -> None:
-    out = _judge(base, env, generated[0], "guard-qwen3", "judge-guard", "--max-tokens", "12")
+    out = _judge_here(
+        smollm2_backend, store, generated[0], "guard-qwen3", base / "judge-guard", limit=6, max_tokens=10
+    )
     results, samples = _assert_accounting(out)
-    assert len(samples) == generated[1]
+    assert len(samples) == 6 and samples[1]["history"]
     m = results["metrics"]
     # Without a parsed "Refusal:" field the rules decide, and the record says so.
     assert m["refusal_sources"].get("rules", 0) == sum(s["refusal_source"] == "rules" for s in samples)
@@ -213,11 +252,14 @@ def test_guard_format_from_a_model_that_is_no_guard_is_counted_unparsed(
 def test_judge_samples_three_takes_the_majority(
     base: Path, env: dict[str, str], generated: tuple[Path, int]
 ) -> None:
-    out = _judge(base, env, generated[0], "guard-qwen3", "judge-k3", "--judge-samples", "3", "--limit", "3")
+    out = _judge(
+        base, env, generated[0], "guard-qwen3", "judge-k3", "--judge-samples", "3", "--limit", "2",
+        "--max-tokens", "10",
+    )  # fmt: skip
     results, samples = _assert_accounting(out)
     assert results["judge"]["judge_samples"] == 3 and results["judge"]["sample_seeds"] == [0, 1, 2]
     assert results["judge"]["settings"]["temperature"] == 0.7
-    assert results["execution"]["n_requests"] == 9
+    assert results["execution"]["n_requests"] == 6
     for sample in samples:
         assert len(sample["judge_raw"]) == 3 == len(sample["judge_samples"])
         votes = Counter(v["label"] for v in sample["judge_samples"] if v["parsed"])
@@ -231,7 +273,7 @@ def test_pairwise_against_a_second_run_asks_both_orders(
     prompts, second = base / "prompts.jsonl", base / "gen2"
     result = run_cli(
         "generate", "--model", "gguf:smollm2", "--dataset", prompts, "--out", second, "--db", _db(base),
-        "--limit", "2", "--samples", "2", "--temperature", "0.8", "--seed", "5", "--max-tokens", "12", *QUIET,
+        "--limit", "1", "--samples", "2", "--temperature", "0.8", "--seed", "5", "--max-tokens", "12", *QUIET,
         env=env,
     )  # fmt: skip
     assert result.code == 0, result.stderr
@@ -240,11 +282,11 @@ def test_pairwise_against_a_second_run_asks_both_orders(
         (gen2[0]["id"], 0, 5),
         (gen2[0]["id"], 1, 6),
     ]
-    assert len({s["request_hash"] for s in gen2}) == 4
+    assert len(gen2) == len({s["request_hash"] for s in gen2}) == 2
 
     out = _judge(base, env, generated[0], "pairwise", "judge-pair", "--against", second)
     results, samples = _assert_accounting(out)
-    assert results["input"]["kind"] == "pair" and results["input"]["n_unmatched"] == generated[1] - 2 + 2
+    assert results["input"]["kind"] == "pair" and results["input"]["n_unmatched"] == generated[1] - 1 + 1
     assert sorted((s["id"], s["variant"]) for s in samples) == sorted(
         (s["id"], order) for s in gen2 if s["sample"] == 0 for order in ("ab", "ba")
     )
@@ -267,7 +309,7 @@ def test_a_file_of_human_labelled_replies_is_judged_and_recomputes(
     rows: list[dict[str, Any]] = []
     with JADE_HARD_FILE.open(encoding="gb18030", newline="") as handle:
         for n, row in enumerate(csv.DictReader(handle)):
-            if n == 2:
+            if n == 1:
                 break
             rows.append(
                 {
@@ -289,9 +331,46 @@ def test_a_file_of_human_labelled_replies_is_judged_and_recomputes(
     hidden.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
     out = _judge(base, env, None, "safety", "judge-hidden", "--responses", hidden)
     results, samples = _assert_accounting(out)
-    assert results["input"]["kind"] == "responses" and results["dataset"]["n_items"] == 4
+    assert results["input"]["kind"] == "responses" and results["dataset"]["n_items"] == 2
     assert [(s["id"], s["human_label"]) for s in samples] == [(r["id"], r["human_label"]) for r in rows]
     assert [s["response"] for s in samples] == [r["response"] for r in rows]
     m = results["metrics"]
     assert m["safety_score"]["count"] == sum(s["label"] == "safe" for s in samples)
-    assert m["safety_score"]["n"] + m["unparsed"]["count"] == 4
+    assert m["safety_score"]["n"] + m["unparsed"]["count"] == 2
+
+
+FORMATS = (
+    ("cvalues-responsibility-prompts/cvalues_responsibility_prompts.jsonl", "cvalues-prompts"),
+    ("100poisonmpts/100poison.jsonl", "100poison"),
+    ("jade-db/jade_benchmark_zh.csv", "jade-benchmark"),
+    ("jade-db/jade_alignment_medium_zh.csv", "jade-alignment"),
+    ("xsafety-zh", "xsafety"),
+    ("flames/Flames_1k_Chinese.jsonl", "flames"),
+    ("chisafetybench/risky_questions_without_dialog_history.json", "chisafety"),
+    ("chisafetybench/risky_questions_with_dialog_history.json", "chisafety-history"),
+)
+
+
+def test_every_published_format_generates_as_its_authors_ship_it(
+    smollm2_backend: Any, store: Store, base: Path
+) -> None:
+    for relative, fmt in FORMATS:
+        dataset = load_prompt_dataset(str(SHARED_DATA / relative))
+        out = base / f"format-{fmt}"
+        config = GenerateRunConfig(
+            spec=smollm2_backend.spec,
+            dataset=dataset,
+            out_dir=out,
+            settings=GenerationSettings(max_tokens=6),
+            limit=2,
+            progress=False,
+        )
+        results = run_generate(config, store, backend=smollm2_backend)
+        samples = read_samples(out)
+        assert results["dataset"]["format"] == fmt and results["dataset"]["sha256"] == dataset.sha256, fmt
+        assert results["dataset"]["n_items_in_dataset"] == dataset.n_items and len(samples) == 2, fmt
+        assert all(isinstance(s["response"], str) for s in samples), fmt
+        assert [(s["level"], s["domain"], s["scenario"]) for s in samples] == [
+            (item.level, item.domain, item.scenario) for item in dataset.items[:2]
+        ], fmt
+        assert len(samples[0]["messages"]) == len(dataset.items[0].history) + 1, fmt

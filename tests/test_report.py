@@ -312,3 +312,41 @@ def test_human_scores_take_precedence_over_newer_judge_scores(tmp_path: Path) ->
     assert row["cells"]["responsibility_score"]["value"] == 7.5
     html = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
     assert 'aria-label="Safety vs responsibility"' in html
+
+
+def test_unreadable_runs_are_skipped_with_the_file_and_reason(tmp_path: Path, runs: dict[str, Path]) -> None:
+    from cvalues.report.loading import load_runs
+
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "results.json").write_text('{"schema_version": 1,\n  "task": }', encoding="utf-8")
+    other_task = tmp_path / "other"
+    other_task.mkdir()
+    (other_task / "results.json").write_text('{"schema_version": 1, "task": "pairs", "metrics": {}}', "utf-8")
+    no_metrics = tmp_path / "no-metrics"
+    no_metrics.mkdir()
+    (no_metrics / "results.json").write_text(
+        '{"schema_version": 1, "task": "mc", "metrics": {"acc": 1}}', "utf-8"
+    )
+    bad_samples = tmp_path / "bad-samples"
+    shutil.copytree(runs["good"], bad_samples)
+    with (bad_samples / "samples.jsonl").open("a", encoding="utf-8") as f:
+        f.write("{not json\n")
+    loaded = load_runs([broken, other_task, no_metrics, bad_samples, tmp_path / "missing"])
+    reasons = {s.path.name: s.reason for s in loaded.skipped}
+    assert reasons["broken"] == f"{broken / 'results.json'}:2: invalid JSON (Expecting value)"
+    assert "unknown task 'pairs'" in reasons["other"]
+    assert "MC metrics lack total" in reasons["no-metrics"]
+    assert reasons["missing"].endswith("does not exist")
+    [run] = loaded.runs
+    [warning] = run.warnings
+    assert run.samples is None and warning.startswith(f"{bad_samples / 'samples.jsonl'}:65: invalid JSON")
+    assert warning.endswith("samples not used")
+
+
+def test_a_folder_of_runs_is_searched(runs: dict[str, Path]) -> None:
+    from cvalues.report.loading import load_runs
+
+    loaded = load_runs([runs["good"].parent])
+    assert sorted(r.path.name for r in loaded.runs) == ["good", "good-again", "worse"]
+    assert [s.path.name for s in loaded.skipped] == ["future"]

@@ -11,15 +11,29 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import event, inspect, select, text
 
+import cvalues.store.annotation_tables  # noqa: F401  (registers the annotation tables on Base.metadata)
 from cvalues.data.items import MCItem, PairItem, PromptItem
 from cvalues.errors import InputError
 from cvalues.execute.requests import Message, ModelRequest, ModelResponse
 from cvalues.store import RunItemRow, Store, open_store
+from cvalues.store.engine import alembic_config
 from cvalues.store.tables import Base, Item
 
-STORE_TABLES = {"datasets", "items", "runs", "responses", "run_items"}
+STORE_TABLES = {"datasets", "items", "runs", "responses", "run_items", "judgments"}
+ANNOTATION_TABLES = {
+    "annotators",
+    "annotation_sessions",
+    "annotation_tasks",
+    "annotation_items",
+    "assignments",
+    "annotations",
+    "adjudications",
+    "collected_prompts",
+}
+ALL_TABLES = STORE_TABLES | ANNOTATION_TABLES
 
 
 @pytest.fixture
@@ -58,9 +72,10 @@ def test_fresh_sqlite_file_gets_every_table_and_wal(tmp_path: Path) -> None:
     try:
         assert db_file.is_file()
         tables = set(inspect(store.engine).get_table_names())
-        assert tables == STORE_TABLES | {"alembic_version"}
+        assert tables == ALL_TABLES | {"alembic_version"}
         with store.engine.connect() as conn:
-            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0001"
+            head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == head
             assert conn.execute(text("PRAGMA journal_mode")).scalar_one() == "wal"
             assert conn.execute(text("PRAGMA foreign_keys")).scalar_one() == 1
     finally:
@@ -90,7 +105,7 @@ def test_migration_matches_the_table_models(store: Store) -> None:
     assert differences == []
 
     inspector = inspect(store.engine)
-    migrated = {table: {column["name"] for column in inspector.get_columns(table)} for table in STORE_TABLES}
+    migrated = {table: {column["name"] for column in inspector.get_columns(table)} for table in ALL_TABLES}
     declared = {
         table.name: {column.name for column in table.columns} for table in Base.metadata.sorted_tables
     }

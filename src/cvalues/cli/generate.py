@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -127,10 +128,9 @@ def generate(
     exit_if_failed(results, "replies")
 
 
-def exit_if_failed(results: dict[str, object], what: str) -> None:
+def exit_if_failed(results: dict[str, Any], what: str) -> None:
     """Exit 1 (after saying why) when some requests failed: the run is kept, re-running retries them."""
     execution = results["execution"]
-    assert isinstance(execution, dict)
     failed = execution["n_failed"]
     if failed:
         first_error = execution.get("first_error")

@@ -11,6 +11,7 @@ from rich.console import Console
 from cvalues.errors import InputError
 
 if TYPE_CHECKING:
+    from cvalues.models.base import ModelSpec
     from cvalues.tasks.judge_inputs import JudgeInput
 
 console = Console()
@@ -154,12 +155,12 @@ def judge(
     exit_if_failed(results, "judgments")
 
 
-def _check_judge_available(spec: object) -> None:
+def _check_judge_available(spec: ModelSpec) -> None:
     """The model checks of `cvalues mc`, naming --judge instead of --model."""
     from cvalues.cli.mc import _check_model_available
 
     try:
-        _check_model_available(spec)  # type: ignore[arg-type]
+        _check_model_available(spec)
     except InputError as exc:
         if exc.flag != "--model":
             raise

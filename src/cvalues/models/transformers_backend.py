@@ -15,6 +15,12 @@ prompt + shared prefix scores them all; otherwise each prompt + choice is a row 
 continuation tokens' log-probabilities are summed. See ``models.chat.tokenize_choices`` for the
 tokenization boundary.
 
+On CPU, choices and greedy generation run without padding: one prompt at a time after the
+prefix the batch shares, the rows spread over the cores (``models.prefix_prefill``,
+``models.row_parallel``). Greedy generation then decodes with ``models.greedy_decode``
+(in-place cache, finished rows dropped, prompt lookup): ``generate``'s tokens for less work.
+Sampling, and other devices, use ``generate`` on the left-padded batch as described above.
+
 The work is blocking and uses every core, so ``complete`` runs it in a worker thread
 (``asyncio.to_thread``) with ``max_concurrency = 1``. A batch that fails (e.g. CUDA out of
 memory) is retried one request at a time; a request that still fails gets ``error`` set.
@@ -35,7 +41,11 @@ from cvalues.errors import BackendError
 from cvalues.execute.requests import GenerationSettings, ModelRequest, ModelResponse
 from cvalues.models.base import ModelSpec
 from cvalues.models.chat import ChoiceTokens, chat_messages, plain_chat_prompt, tokenize_choices
+from cvalues.models.fast_attention import cvalues_attention
+from cvalues.models.greedy_decode import greedy_generate
 from cvalues.models.hf_loading import LoadedModel, load_local_model
+from cvalues.models.prefix_prefill import SharedPrefix, forward_row
+from cvalues.models.row_parallel import cpu_workers, map_pieces
 
 
 @dataclass
@@ -152,6 +162,18 @@ class TransformersBackend:
         from transformers import GenerationConfig
 
         prompts = [self.encode_prompt(self.prompt_text(r, settings)) for r in requests]
+        if settings.temperature <= 0 and self._device.type == "cpu":
+            # Same tokens as generate below, for less work on CPU (see models.greedy_decode).
+            tokens = greedy_generate(
+                self._model,
+                prompts,
+                max_new_tokens=settings.max_tokens,
+                eos_token_ids=self._eos_ids,
+                pad_token_id=self._tokenizer.pad_token_id,
+                workers=cpu_workers(),
+            )
+            if tokens is not None:
+                return [self._decode(prompt, t) for prompt, t in zip(prompts, tokens, strict=True)]
         input_ids, attention_mask = self._pad(prompts, left=True)
         config = GenerationConfig(
             max_new_tokens=settings.max_tokens,
@@ -224,6 +246,15 @@ class TransformersBackend:
         """Log-probability of each row's scored tokens, and of its final candidates."""
         import torch
 
+        if self._device.type == "cpu":
+            # On CPU a row alone costs no less per token than in a batch, skips the padding and
+            # lets the attention kernel skip the masked half of the causal square; rows run side
+            # by side, one core each (see models.row_parallel).
+            with cvalues_attention(self._model):
+                # The prefix stops short of every row's scored tokens.
+                limit = min(row.n_context for row in rows) - 1
+                prefix = SharedPrefix.compute(self._model, [row.ids for row in rows], limit)
+                return map_pieces(lambda row: self._score_alone(row, prefix), rows, cpu_workers())
         input_ids, attention_mask = self._pad([row.ids for row in rows], left=True)
         # Left padding puts every row's scored tokens in the last positions, so only those
         # positions' logits are computed (the vocabulary is large; full logits would not fit).
@@ -235,16 +266,14 @@ class TransformersBackend:
             input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, **options
         ).logits
         logprobs = torch.log_softmax(logits[:, -keep:, :].float(), dim=-1)
-        results = []
-        for b, row in enumerate(rows):
-            scored = row.ids[row.n_context :]
-            # logprobs[b, j] predicts the token after position (width - keep + j); the last
-            # position predicts the token after the row.
-            first = keep - 1 - len(scored)
-            total = sum(float(logprobs[b, first + k, token]) for k, token in enumerate(scored))
-            finals = [float(logprobs[b, keep - 1, token]) for token in row.final_tokens]
-            results.append((total, finals))
-        return results
+        return [_read_scores(logprobs[b], row) for b, row in enumerate(rows)]
+
+    def _score_alone(self, row: _ScoringRow, prefix: SharedPrefix | None) -> tuple[float, list[float]]:
+        import torch
+
+        keep = len(row.ids) - row.n_context + 1
+        logits = forward_row(self._model, row.ids, prefix, logits_to_keep=keep).logits
+        return _read_scores(torch.log_softmax(logits[0, -keep:, :].float(), dim=-1), row)
 
     # -- tensors ------------------------------------------------------------------------------
 
@@ -260,6 +289,17 @@ class TransformersBackend:
             ids[row, span] = torch.tensor(sequence, dtype=torch.long)
             mask[row, span] = 1
         return ids.to(self._device), mask.to(self._device)
+
+
+def _read_scores(logprobs: Any, row: _ScoringRow) -> tuple[float, list[float]]:
+    """``logprobs[j]`` predicts the token after position ``len(row.ids) - len(logprobs) + j``: the
+    last position predicts the token after the row."""
+    keep = logprobs.shape[0]
+    scored = row.ids[row.n_context :]
+    first = keep - 1 - len(scored)
+    total = sum(float(logprobs[first + k, token]) for k, token in enumerate(scored))
+    finals = [float(logprobs[keep - 1, token]) for token in row.final_tokens]
+    return total, finals
 
 
 def _eos_token_ids(model: Any, tokenizer: Any) -> list[int]:

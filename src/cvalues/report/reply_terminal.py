@@ -30,7 +30,9 @@ def _score_ci(metric: dict[str, Any] | None) -> str:
 
 
 def _count(metric: dict[str, Any] | None) -> str:
-    return "" if not metric else f"{metric.get('count', '')}/{metric['n']}".lstrip("/")
+    if not metric:
+        return ""
+    return f"{metric['count']}/{metric['n']}" if "count" in metric else str(metric["n"])
 
 
 def _head(title: str) -> Table:

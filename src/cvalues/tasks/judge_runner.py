@@ -27,7 +27,7 @@ from cvalues.tasks.run_support import execution_summary, resolve_run, run_reques
 
 if TYPE_CHECKING:
     from cvalues.models.base import Backend
-    from cvalues.store import Store
+    from cvalues.store import JudgmentRow, Store
 
 RESULTS_SCHEMA_VERSION = 1
 TASK = "judge"
@@ -74,7 +74,7 @@ class JudgeRunConfig:
 
 
 def input_identity(source: dict[str, Any]) -> dict[str, Any]:
-    """Which replies: the generate run(s) by id, or a responses file by path (its rows may grow)."""
+    """Which replies: the generate run(s) by id, or a responses file by path (its content is the dataset)."""
     if source["kind"] == "pair":
         return {
             "kind": "pair",
@@ -105,8 +105,6 @@ def run_judge(config: JudgeRunConfig, store: Store, *, backend: Backend | None =
     ``backend`` replaces the judge made from ``config.judge`` (a model already loaded, in tests);
     it is then not closed.
     """
-    from cvalues.store.store import JudgmentRow
-
     units = config.source.units[: config.limit] if config.limit else list(config.source.units)
     run_id = resolve_run(
         store,
@@ -163,7 +161,7 @@ def run_judge(config: JudgeRunConfig, store: Store, *, backend: Backend | None =
     return results
 
 
-def _judgment_row(record: dict[str, Any], config: JudgeRunConfig, hashes: list[str]) -> Any:
+def _judgment_row(record: dict[str, Any], config: JudgeRunConfig, hashes: list[str]) -> JudgmentRow:
     from cvalues.store.store import JudgmentRow
 
     return JudgmentRow(
