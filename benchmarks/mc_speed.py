@@ -250,7 +250,7 @@ def markdown(report: dict[str, Any]) -> str:
                 "eval wall (s)",
                 "eval CPU (s)",
                 "items/s",
-                "load avg before",
+                "load avg before → after",
             ]
         ),
         _row(["---"] * 9),
@@ -269,7 +269,7 @@ def markdown(report: dict[str, Any]) -> str:
                         f"{r['eval']['wall_s']:.1f}",
                         f"{r['eval']['cpu_s']:.1f}",
                         f"{r['n_items'] / r['eval']['wall_s']:.3f}",
-                        f"{r['load_average_before'][0]:.2f}",
+                        f"{r['load_average_before'][0]:.2f} → {r['load_average_after'][0]:.2f}",
                     ]
                 )
             )
