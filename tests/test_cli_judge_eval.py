@@ -238,3 +238,53 @@ def test_cli_bad_input_exits_2_with_one_line(tmp_path: Path) -> None:
     missing = run_cli("judge-eval", "--human", human, "--judge", tmp_path / "nowhere")
     assert missing.code == 2
     assert "no samples.jsonl" in missing.stderr
+
+
+def test_human_task_id_is_read_from_the_store(tmp_path: Path) -> None:
+    """`--human TASK` reads the task's labels from the store, as its export would give them."""
+    from annotate_support import simple_run
+    from cvalues.annotate import Accounts, TaskStore, export_task
+    from cvalues.annotate.run_sources import read_generation_run
+    from cvalues.store import open_store
+
+    url = f"sqlite:///{tmp_path / 'team.db'}"
+    store = open_store(url)
+    accounts, tasks = Accounts(store.engine), TaskStore(store.engine)
+    for name in ("alice", "bob"):
+        accounts.add_user(name, "annotator", f"{name}-pass-1")
+    annotators = [accounts.get_user("alice"), accounts.get_user("bob")]
+    source = read_generation_run(simple_run(tmp_path / "gen", 6))
+    tasks.create_task("safety-t", "safety", "annotator", 2, 7, source, annotators)
+    for user in annotators:
+        for position in range(6):
+            view = tasks.assignment_at("safety-t", user, position)
+            assert view is not None
+            number = int(view.item.key[1:])
+            verdict = U if number < 2 or (user.name == "bob" and number == 5) else S
+            assert tasks.save_label("safety-t", user, position, {"verdict": verdict}, None)
+    export = tmp_path / "export.jsonl"
+    export_task(tasks, accounts, "safety-t", "jsonl", export)
+    store.close()
+    rows = [{"id": f"q{n:03d}", "sample": 0, "parsed": True, "label": U if n < 3 else S} for n in range(6)]
+    judge = judge_run(tmp_path / "judge", rows, {"run_id": "j", "task": "judge", "model": {"spec": "x:j"}})
+
+    by_task = run_cli(
+        "judge-eval", "--human", "safety-t", "--judge", judge, "--db", url, "--out", tmp_path / "a"
+    )
+    by_file = run_cli("judge-eval", "--human", export, "--judge", judge, "--out", tmp_path / "b")
+    assert by_task.code == 0, by_task.stderr
+    assert by_file.code == 0, by_file.stderr
+    from_task = json.loads((tmp_path / "a" / "results.json").read_text(encoding="utf-8"))
+    from_file = json.loads((tmp_path / "b" / "results.json").read_text(encoding="utf-8"))
+    assert from_task["dataset"]["name"] == "task:safety-t"
+    assert from_task["metrics"] == from_file["metrics"]
+    assert from_task["human"]["n_annotations"] == 12
+    assert from_task["metrics"]["f1_unsafe"]["value"] == pytest.approx(0.8)
+
+    unknown = run_cli("judge-eval", "--human", "no-such-task", "--judge", judge, "--db", url)
+    assert unknown.code == 2
+    assert "no-such-task" in unknown.stderr and "Traceback" not in unknown.stderr
+    no_store = tmp_path / "absent.db"
+    missing = run_cli("judge-eval", "--human", "t", "--judge", judge, "--db", f"sqlite:///{no_store}")
+    assert missing.code == 2
+    assert not no_store.exists()

@@ -25,7 +25,7 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 console = Console()
-_DB_HELP = "Store URL [default: $CVALUES_DB or sqlite:///cvalues.db]; postgresql+psycopg://... for teams."
+_DB_HELP = "Store URL (default: $CVALUES_DB or sqlite:///cvalues.db); postgresql+psycopg://... for teams."
 
 
 @contextmanager
@@ -124,11 +124,11 @@ def add_task(
     name: str = typer.Option(
         None,
         "--name",
-        help="Task id, shown to annotators: keep model names out of it [default: <kind>-<hash of the runs>].",
+        help="Task id, shown to annotators: keep model names out of it (default: <kind>-<hash of the runs>).",
     ),
     seed: int = typer.Option(0, "--seed", help="Seed of the assignment and of each annotator's order."),
     annotators: str = typer.Option(
-        None, "--annotators", help="Comma-separated user names to assign [default: every user of --role]."
+        None, "--annotators", help="Comma-separated user names to assign (default: every user of --role)."
     ),
     db: str = typer.Option(None, "--db", help=_DB_HELP),
 ) -> None:
@@ -215,7 +215,7 @@ def agreement(
 def export(
     task: str = typer.Argument(..., help="Task id."),
     fmt: str = typer.Option("jsonl", "--format", help="jsonl | csv | xlsx | label-studio."),
-    out: Path = typer.Option(None, "--out", "-o", help="Output file [default: <task>.<ext>]."),
+    out: Path = typer.Option(None, "--out", "-o", help="Output file (default: <task>.<ext>)."),
     db: str = typer.Option(None, "--db", help=_DB_HELP),
 ) -> None:
     """Export a task's items and labels (JSONL, CSV and XLSX import back with `annotate import`)."""

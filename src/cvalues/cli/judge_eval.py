@@ -3,6 +3,7 @@ humans agree with each other?"""
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -83,8 +84,11 @@ def print_judge_eval(results: dict[str, Any], out: Console | None = None) -> Non
 
 
 def judge_eval(
-    human: Path = typer.Option(
-        ..., "--human", help="Annotation export (JSONL/CSV/XLSX): item_id, annotator, kind, label or score."
+    human: str = typer.Option(
+        ...,
+        "--human",
+        help="An annotation task id (read from the store, --db) or an export file (JSONL/CSV/XLSX): "
+        "item_id, annotator, kind, label or score.",
     ),
     judge: Path = typer.Option(
         ..., "--judge", help="A `cvalues judge` output directory (with samples.jsonl)."
@@ -99,23 +103,30 @@ def judge_eval(
     ),
     n_boot: int = typer.Option(1000, "--n-boot", min=0, help="Bootstrap resamples for the 95% intervals."),
     seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap (same seed, same intervals)."),
+    db: str = typer.Option(
+        None, "--db", help="Store URL holding the task (default: $CVALUES_DB or sqlite:///cvalues.db)."
+    ),
 ) -> None:
     """Validate a judge against human labels and say whether it agrees as well as humans do.
 
     Safety: κ, F1 on unsafe, false-positive rate; scores: weighted κ, Spearman, MAE.
     """
-    from cvalues.tasks.judge_eval import run_judge_eval
+    from cvalues.tasks.judge_eval import export_task_annotations, run_judge_eval
 
-    results = run_judge_eval(
-        human,
-        judge,
-        kind=kind,
-        model=model,
-        controversial=controversial,
-        n_boot=n_boot,
-        seed=seed,
-        out_dir=out,
-    )
+    options: dict[str, Any] = {
+        "kind": kind,
+        "model": model,
+        "controversial": controversial,
+        "n_boot": n_boot,
+        "seed": seed,
+        "out_dir": out,
+    }
+    if Path(human).is_file():
+        results = run_judge_eval(Path(human), judge, **options)
+    else:
+        with tempfile.TemporaryDirectory(prefix="cvalues-judge-eval-") as folder:
+            export = export_task_annotations(human, db, Path(folder))
+            results = run_judge_eval(export, judge, source_name=f"task:{human}", **options)
     print_judge_eval(results)
     if out is not None:
         console.print(f"wrote {out / 'results.json'}")

@@ -250,10 +250,51 @@ def _pick_kind(annotations: list[Annotation], kind: str | None, path: Path) -> s
     return kinds[0]
 
 
+def export_task_annotations(task_id: str, db: str | None, dest: Path) -> Path:
+    """Write annotation task ``task_id`` of the store at ``db`` as a JSONL export in folder ``dest``.
+
+    ``judge-eval --human`` takes a task id as well as an export file; reading the task through its
+    export keeps one reader of human labels. A SQLite store that does not exist is an error here
+    (opening it would create an empty one).
+    """
+    from sqlalchemy.engine import make_url
+
+    from cvalues.annotate import Accounts, TaskStore, export_task
+    from cvalues.store import open_store
+    from cvalues.store.engine import resolve_db_url
+
+    url, origin = resolve_db_url(db)
+    try:
+        parsed = make_url(url)
+    except Exception:  # open_store names the flag for a bad URL
+        parsed = None
+    sqlite_file = parsed.database if parsed is not None and parsed.get_backend_name() == "sqlite" else None
+    if sqlite_file and not Path(sqlite_file).is_file():
+        raise InputError(
+            f"{task_id!r} is neither an annotation export file nor a task: no store at {sqlite_file}",
+            flag="--human",
+        )
+    store = open_store(db)
+    try:
+        tasks = TaskStore(store.engine)
+        if tasks.get_task(task_id) is None:
+            raise InputError(
+                f"{task_id!r} is neither an annotation export file nor a task in the store "
+                f"{url if origin else parsed.database if parsed else url} (see `cvalues annotate tasks`)",
+                flag="--human",
+            )
+        out = dest / f"{task_id}.jsonl"
+        export_task(tasks, Accounts(store.engine), task_id, "jsonl", out)
+    finally:
+        store.close()
+    return out
+
+
 def run_judge_eval(
     human_path: Path,
     judge_dir: Path,
     *,
+    source_name: str | None = None,
     kind: str | None = None,
     model: str | None = None,
     controversial: str = "exclude",
@@ -293,8 +334,8 @@ def run_judge_eval(
         "model": judge_model if isinstance(judge_model, dict) else {"spec": judge_model},
         "judge": judge.meta,
         "dataset": {
-            "name": human_path.name,
-            "source": str(human_path),
+            "name": source_name or human_path.name,
+            "source": source_name or str(human_path),
             "sha256": human.sha256,
             "n_items": len(table),
         },
