@@ -19,6 +19,7 @@ class BackendOptions:
     batch_size: int = 8
     device: str = "auto"
     max_retries: int = 6  # servers only: the openai SDK's retries of one request
+    dtype: str = "auto"  # local models: auto = bfloat16/float16 on GPU, float32 on CPU
 
 
 def _openai(spec: ModelSpec, options: BackendOptions) -> Backend:
@@ -37,13 +38,15 @@ def _transformers(spec: ModelSpec, options: BackendOptions) -> Backend:
         ) from exc
     from cvalues.models.transformers_backend import TransformersBackend
 
-    return TransformersBackend(spec, batch_size=options.batch_size, device=options.device)
+    return TransformersBackend(
+        spec, batch_size=options.batch_size, device=options.device, dtype=options.dtype
+    )
 
 
 def _vllm(spec: ModelSpec, options: BackendOptions) -> Backend:
     from cvalues.models.vllm_backend import VLLMBackend
 
-    return VLLMBackend(spec, batch_size=options.batch_size)
+    return VLLMBackend(spec, batch_size=options.batch_size, dtype=options.dtype)
 
 
 FACTORIES: dict[str, Callable[[ModelSpec, BackendOptions], Backend]] = {
@@ -61,11 +64,12 @@ def create_backend(
     batch_size: int = 8,
     device: str = "auto",
     max_retries: int = 6,
+    dtype: str = "auto",
 ) -> Backend:
     factory = FACTORIES.get(spec.provider)
     if factory is None:
         raise BackendError(f"no backend for provider {spec.provider!r}; known: {', '.join(FACTORIES)}")
     options = BackendOptions(
-        concurrency=concurrency, batch_size=batch_size, device=device, max_retries=max_retries
+        concurrency=concurrency, batch_size=batch_size, device=device, max_retries=max_retries, dtype=dtype
     )
     return factory(spec, options)
