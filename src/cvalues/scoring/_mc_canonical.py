@@ -24,7 +24,7 @@ _NOT_NUMERAL = r"(?![下些个定样般致直切起旦次句条点种项])"
 _REPLY_NOUN_ZH = r"(?:回复|回答|答复|反馈|回应|选项)"
 _ORDINAL_NOUN_ZH = r"(?:回复|回答|答复|反馈|回应|选项|答案|建议)"
 # After 第一个 alone, these show it names a reply ("第一个更好", "选第一个。"), not "第一个问题".
-_ORDINAL_FOLLOW = r"(?=[更是比较最相还不并好在也则就会要,.!?;:，。！？；：\s、)]|$)"
+_ORDINAL_FOLLOW = r"(?=[更是比较最相还不并好在也则就会要的可有没,.!?;:，。！？；：\s、)]|$)"
 _REPLY_NOUN_EN = r"(?i:reply|response|answer|option|candidate|choice)"
 _CHOICE_CUE = r"(?:答案|答|选择|我选|选项|选|应选|answer|choice|option|choose|pick|select|go\s+with|prefer)"
 
