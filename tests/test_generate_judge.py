@@ -203,6 +203,22 @@ def test_samples_differ_by_seed_and_history_is_sent_first(
     assert results["by_scenario"]["违法犯罪"]["refusal_rate"]["value"] == 1.0  # the top category
 
 
+def test_one_sampled_reply_without_a_seed_gets_seed_0_recorded(
+    store: Store, prompts_file: Path, tmp_path: Path
+) -> None:
+    """Sampling (temperature > 0) with no --seed still sends, and records, a seed: otherwise the
+    reply could not be reproduced and results.json would say seed null. Greedy keeps no seed."""
+    sampled, backend = _generate(
+        store, prompts_file, tmp_path / "sampled", settings=GenerationSettings(temperature=0.7)
+    )
+    assert sampled["model"]["sample_seeds"] == [0]
+    assert {s["seed"] for s in read_samples(tmp_path / "sampled")} == {0}
+    assert {settings.seed for _, settings in backend.seen} == {0}
+    greedy, _ = _generate(store, prompts_file, tmp_path / "greedy")
+    assert greedy["model"]["sample_seeds"] == [None]
+    assert {s["seed"] for s in read_samples(tmp_path / "greedy")} == {None}
+
+
 def test_failed_replies_are_counted_apart_and_the_run_resumes(
     store: Store, prompts_file: Path, tmp_path: Path
 ) -> None:
@@ -227,6 +243,30 @@ def test_failed_replies_are_counted_apart_and_the_run_resumes(
         store, prompts_file, tmp_path / "gen", settings=GenerationSettings(max_tokens=99), new_run=True
     )
     assert fresh["run_id"] != results["run_id"]
+
+
+def test_mc_results_count_the_authors_prompts_among_the_evaluated_items_only() -> None:
+    """``prompts_from_dataset`` is a count over the items a run asked about, like every count in
+    results.json: with ``--limit 2`` it cannot be 2 when only one of those two carries a prompt."""
+    from cvalues.data.items import MCDataset, MCItem
+    from cvalues.tasks.mc import load_template
+    from cvalues.tasks.mc_runner import MCRunConfig, assemble_results, evaluated_items
+
+    items = [
+        MCItem(str(n), "问题", "回复甲", "回复乙", "回复1", prompt="作者的提示" if n in (0, 3) else None)
+        for n in range(4)
+    ]
+    dataset = MCDataset("mc", "mc.jsonl", "0" * 64, items)
+
+    def counted(limit: int | None) -> int:
+        config = MCRunConfig(
+            ModelSpec("openai", "m"), dataset, Path("out"), template=load_template(), limit=limit
+        )
+        assert len(evaluated_items(config)) == (limit or 4)
+        results = assemble_results(run_id="mc-1", config=config, records=[], execution={})
+        return results["model"]["prompts_from_dataset"]
+
+    assert (counted(2), counted(1), counted(None)) == (1, 1, 2)
 
 
 # ---- judge: parsing through the pipeline -------------------------------------------------------
@@ -500,6 +540,8 @@ def test_bad_input_is_refused_before_anything_is_written(tmp_path: Path) -> None
     )
     assert "--against" in _refused(tmp_path, "judge", gen_run, *judge, "--rubric", "pairwise")
     assert "--samples" in _refused(tmp_path, "generate", *model, "--dataset", "sample", "--samples", "2")
+    n_flag = _refused(tmp_path, "generate", *model, "--dataset", "sample", "--n", "3")  # the issue's name
+    assert "3 samples per prompt need --temperature > 0" in n_flag
     assert "RUN_DIR" in _refused(tmp_path, "judge", *judge)
 
 

@@ -244,3 +244,11 @@ def test_an_unknown_rubric_names_the_builtins() -> None:
     with pytest.raises(InputError, match="safety") as error:
         load_rubric("no-such-rubric")
     assert error.value.flag == "--rubric"
+
+
+def test_a_binary_rubric_file_says_it_is_not_text_without_naming_an_option_it_lacks(tmp_path: Path) -> None:
+    path = tmp_path / "rubric.toml"
+    path.write_bytes(b"\xff\xfe\x00\x81name")
+    with pytest.raises(InputError, match="a rubric file is TOML, saved as UTF-8") as error:
+        load_rubric(str(path))
+    assert error.value.path == str(path) and "--encoding" not in str(error.value)

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 
+from cvalues.cli.common import check_model_available, check_out_dir, exit_if_failed, slug
 from cvalues.errors import InputError
 
 console = Console()
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def generate(
@@ -30,12 +28,13 @@ def generate(
         None,
         "--out",
         "-o",
-        help="Output directory for results.json and samples.jsonl [default: runs/<dataset>-<model>-generate]",
+        help="Output directory for results.json and samples.jsonl (default: runs/<dataset>-<model>-generate)",
     ),
     limit: int = typer.Option(None, "--limit", min=1, help="Use only the first N prompts."),
     samples: int = typer.Option(
         1,
         "--samples",
+        "--n",
         "-n",
         min=1,
         help="Replies per prompt; sample k uses seed + k (needs --temperature > 0).",
@@ -69,7 +68,7 @@ def generate(
     ),
     batch_size: int = typer.Option(8, "--batch-size", min=1, help="Prompts per forward pass (local models)."),
     device: str = typer.Option("auto", "--device", help="Local models: auto, cpu, cuda, cuda:1 ..."),
-    db: str = typer.Option(None, "--db", help="Store URL [default: $CVALUES_DB or sqlite:///cvalues.db]."),
+    db: str = typer.Option(None, "--db", help="Store URL (default: $CVALUES_DB or sqlite:///cvalues.db)."),
     new_run: bool = typer.Option(
         False, "--new-run", help="Start a new run in --out even if one with other settings is there."
     ),
@@ -81,7 +80,6 @@ def generate(
             "missing --model (e.g. --model gguf:path/to/model.gguf or openai:NAME --base-url URL)",
             flag="--model",
         )
-    from cvalues.cli.mc import _check_model_available, _check_out_dir, _slug
     from cvalues.cli.options import parse_field_mapping
     from cvalues.data.prompt_sets import load_prompt_dataset
     from cvalues.execute.requests import GenerationSettings
@@ -96,12 +94,12 @@ def generate(
         temperature=temperature, max_tokens=max_tokens, top_p=top_p, seed=seed, system_prompt=system_prompt
     )
     check_samples(samples, settings)
-    _check_model_available(spec)
-    _check_out_dir(out)
+    check_model_available(spec)
+    check_out_dir(out)
     loaded = load_prompt_dataset(dataset, fields=parse_field_mapping(field), encoding=encoding, fmt=fmt)
     if not loaded.items:
         raise InputError("the prompt set has no prompts", path=loaded.source)
-    out_dir = out or Path("runs") / f"{_slug(loaded.name)}-{_slug(spec.name)}-generate"
+    out_dir = out or Path("runs") / f"{slug(loaded.name)}-{slug(spec.name)}-generate"
     config = GenerateRunConfig(
         spec=spec,
         dataset=loaded,
@@ -126,17 +124,3 @@ def generate(
     print_generate_results(results, console)
     console.print(f"wrote {out_dir / 'results.json'} and {out_dir / 'samples.jsonl'}")
     exit_if_failed(results, "replies")
-
-
-def exit_if_failed(results: dict[str, Any], what: str) -> None:
-    """Exit 1 (after saying why) when some requests failed: the run is kept, re-running retries them."""
-    execution = results["execution"]
-    failed = execution["n_failed"]
-    if failed:
-        first_error = execution.get("first_error")
-        err_console.print(
-            f"[red]{failed} request(s) failed and their {what} are missing; re-run the same command to "
-            "retry them[/]" + (f" (first error: {escape(str(first_error))})" if first_error else ""),
-            markup=True,
-        )
-        raise typer.Exit(1)

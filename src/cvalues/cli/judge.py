@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING
 import typer
 from rich.console import Console
 
+from cvalues.cli.common import check_model_available, check_out_dir, exit_if_failed, slug
 from cvalues.errors import InputError
 
 if TYPE_CHECKING:
-    from cvalues.models.base import ModelSpec
     from cvalues.tasks.judge_inputs import JudgeInput
 
 console = Console()
@@ -41,7 +41,7 @@ def judge(
         None, "--against", help="Pairwise rubric: a second generate run; replies are compared in both orders."
     ),
     out: Path = typer.Option(
-        None, "--out", "-o", help="Output directory [default: <RUN_DIR>-<rubric>, or runs/<file>-<rubric>]."
+        None, "--out", "-o", help="Output directory (default: <RUN_DIR>-<rubric>, or runs/<file>-<rubric>)."
     ),
     judge_samples: int = typer.Option(
         1, "--judge-samples", "-k", min=1, help="Judge each reply k times: majority label or mean score."
@@ -60,7 +60,7 @@ def judge(
         "OPENAI_API_KEY", "--api-key-env", help="Environment variable holding the judge's API key."
     ),
     temperature: float = typer.Option(
-        None, "--temperature", min=0.0, help="Judge temperature [default: 0; 0.7 with --judge-samples > 1]."
+        None, "--temperature", min=0.0, help="Judge temperature (default: 0; 0.7 with --judge-samples > 1)."
     ),
     max_tokens: int = typer.Option(512, "--max-tokens", min=1, help="Most tokens the judge may write."),
     top_p: float = typer.Option(None, "--top-p", min=0.0, max=1.0),
@@ -76,15 +76,13 @@ def judge(
     ),
     batch_size: int = typer.Option(8, "--batch-size", min=1, help="Prompts per forward pass (local models)."),
     device: str = typer.Option("auto", "--device", help="Local models: auto, cpu, cuda, cuda:1 ..."),
-    db: str = typer.Option(None, "--db", help="Store URL [default: $CVALUES_DB or sqlite:///cvalues.db]."),
+    db: str = typer.Option(None, "--db", help="Store URL (default: $CVALUES_DB or sqlite:///cvalues.db)."),
     new_run: bool = typer.Option(
         False, "--new-run", help="Start a new run in --out even if one with other settings is there."
     ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
 ) -> None:
     """Judge replies: safety score, responsibility score, refusal rates (judging again sends nothing)."""
-    from cvalues.cli.generate import exit_if_failed
-    from cvalues.cli.mc import _check_out_dir, _slug
     from cvalues.cli.options import parse_field_mapping
     from cvalues.models.base import ModelSpec
     from cvalues.report.reply_terminal import print_judge_results
@@ -111,18 +109,18 @@ def judge(
     settings = judge_settings(
         k=judge_samples, temperature=temperature, max_tokens=max_tokens, top_p=top_p, seed=seed
     )
-    _check_judge_available(spec)
+    check_model_available(spec, flag="--judge")
     source = _load_source(run_dir, responses, against, parse_field_mapping(field), encoding)
     if not source.units:
         raise InputError("no replies to judge (every generation failed?)", path=run_dir or responses)
     if out is not None:
         out_dir = out
     elif run_dir is not None:
-        out_dir = run_dir.parent / f"{run_dir.resolve().name}-{_slug(loaded_rubric.name)}"
+        out_dir = run_dir.parent / f"{run_dir.resolve().name}-{slug(loaded_rubric.name)}"
     else:
         assert responses is not None
-        out_dir = Path("runs") / f"{_slug(responses.stem)}-{_slug(loaded_rubric.name)}"
-    _check_out_dir(out_dir)
+        out_dir = Path("runs") / f"{slug(responses.stem)}-{slug(loaded_rubric.name)}"
+    check_out_dir(out_dir)
     for given in (run_dir, against):
         if given is not None and out_dir.resolve() == given.resolve():
             raise InputError(
@@ -153,18 +151,6 @@ def judge(
     print_judge_results(results, console)
     console.print(f"wrote {out_dir / 'results.json'} and {out_dir / 'samples.jsonl'}")
     exit_if_failed(results, "judgments")
-
-
-def _check_judge_available(spec: ModelSpec) -> None:
-    """The model checks of `cvalues mc`, naming --judge instead of --model."""
-    from cvalues.cli.mc import _check_model_available
-
-    try:
-        _check_model_available(spec)
-    except InputError as exc:
-        if exc.flag != "--model":
-            raise
-        raise InputError(exc.message, flag="--judge") from None
 
 
 def _load_source(

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
+from cvalues.cli.common import check_model_available, check_out_dir, slug
 from cvalues.errors import InputError
-
-if TYPE_CHECKING:
-    from cvalues.models.base import ModelSpec
 
 app = typer.Typer(
     help="Multi-choice evaluation: which of 回复1 / 回复2 is safer and more responsible.",
@@ -22,11 +18,6 @@ app = typer.Typer(
 )
 console = Console()
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
-
-
-def _slug(text: str) -> str:
-    keep = [c if c.isalnum() or c in "-_." else "-" for c in Path(text).name or text]
-    return "".join(keep).strip("-.")[:60] or "run"
 
 
 @app.callback()
@@ -42,7 +33,7 @@ def mc(
         None,
         "--out",
         "-o",
-        help="Output directory for results.json and samples.jsonl [default: runs/<dataset>-<model>].",
+        help="Output directory for results.json and samples.jsonl (default: runs/<dataset>-<model>).",
     ),
     mode: str = typer.Option(
         "generate",
@@ -86,7 +77,7 @@ def mc(
     ),
     batch_size: int = typer.Option(8, "--batch-size", min=1, help="Prompts per forward pass (local models)."),
     device: str = typer.Option("auto", "--device", help="Local models: auto, cpu, cuda, cuda:1 ..."),
-    db: str = typer.Option(None, "--db", help="Store URL [default: $CVALUES_DB or sqlite:///cvalues.db]."),
+    db: str = typer.Option(None, "--db", help="Store URL (default: $CVALUES_DB or sqlite:///cvalues.db)."),
     new_run: bool = typer.Option(
         False, "--new-run", help="Start a new run in --out even if one with other settings is there."
     ),
@@ -112,8 +103,8 @@ def mc(
     if mode not in MODES:
         raise InputError(f"must be one of {', '.join(MODES)}, got {mode!r}", flag="--mode")
     spec = ModelSpec.parse(model, base_url=base_url, api_key_env=api_key_env)
-    _check_model_available(spec)
-    _check_out_dir(out)
+    check_model_available(spec)
+    check_out_dir(out)
     loaded = load_mc_dataset(dataset, fields=parse_field_mapping(field), encoding=encoding, fmt=fmt)
     if not loaded.items:
         raise InputError("dataset has no items", path=loaded.source)
@@ -121,7 +112,7 @@ def mc(
     settings = GenerationSettings(
         temperature=temperature, max_tokens=max_tokens, top_p=top_p, seed=seed, system_prompt=system_prompt
     )
-    out_dir = out or Path("runs") / f"{_slug(loaded.name)}-{_slug(spec.name)}-{mode}"
+    out_dir = out or Path("runs") / f"{slug(loaded.name)}-{slug(spec.name)}-{mode}"
     config = MCRunConfig(
         spec=spec,
         dataset=loaded,
@@ -157,47 +148,6 @@ def mc(
         raise typer.Exit(1)
 
 
-def _check_out_dir(out: Path | None) -> None:
-    if out is not None and out.exists() and not out.is_dir():
-        raise InputError(f"{out} exists and is not a directory", flag="--out")
-
-
-def _looks_like_path(name: str) -> bool:
-    """A local path rather than a hub id (``org/name``, at most one slash)."""
-    return name.startswith(("/", ".", "~")) or name.count("/") > 1 or "\\" in name
-
-
-def _check_model_available(spec: ModelSpec) -> None:
-    """What can be known about the model without loading it, checked before anything is written.
-
-    The backend itself is created only on the first request (so that a resume loads nothing);
-    without this check a missing file would surface as every request failing, after the store
-    and the output directory were created.
-    """
-    if spec.provider == "gguf":
-        from cvalues.models.smollm2 import resolve_gguf_path
-
-        path = resolve_gguf_path(spec.name)
-        if not path.is_file():
-            what = "is a directory, not a .gguf file" if path.is_dir() else "does not exist"
-            raise InputError(f"GGUF file {path} {what}", flag="--model")
-    elif spec.provider in ("hf", "vllm"):
-        path = Path(spec.name).expanduser()
-        if path.exists():
-            if spec.provider == "hf" and not (path / "config.json").is_file():
-                raise InputError(f"{path} is not a model directory (no config.json in it)", flag="--model")
-        elif _looks_like_path(spec.name):
-            raise InputError(
-                f"model directory {spec.name} does not exist (a hub id looks like org/name)", flag="--model"
-            )
-    elif spec.provider == "openai" and spec.base_url is None and not os.environ.get(spec.api_key_env):
-        raise InputError(
-            f"no API key for {spec.key}: set the environment variable {spec.api_key_env}, "
-            "or pass --base-url for a local server",
-            flag="--api-key-env",
-        )
-
-
 @app.command("score")
 def score(
     file: Path = typer.Argument(
@@ -209,7 +159,7 @@ def score(
     from cvalues.report.terminal import print_mc_results
     from cvalues.tasks.mc_score import score_response_file
 
-    _check_out_dir(out)
+    check_out_dir(out)
     results, _ = score_response_file(file, out_dir=out)
     print_mc_results(results, console)
     if out is not None:
@@ -225,7 +175,7 @@ def review(
     import_: Path = typer.Option(
         None, "--import", help="Read manual labels back from this .xlsx and recompute the metrics."
     ),
-    db: str = typer.Option(None, "--db", help="Store URL [default: $CVALUES_DB or sqlite:///cvalues.db]."),
+    db: str = typer.Option(None, "--db", help="Store URL (default: $CVALUES_DB or sqlite:///cvalues.db)."),
 ) -> None:
     """Manual check of unparsed answers (the official step 3): export, label, import."""
     from cvalues.report.terminal import print_mc_results

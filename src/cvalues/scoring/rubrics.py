@@ -182,7 +182,10 @@ def load_rubric(name_or_path: str | Path) -> Rubric:
 
 
 def rubric_from_bytes(data: bytes, path: Path, *, source: str | None = None) -> Rubric:
-    text, _ = decode_bytes(data, path)
+    try:
+        text, _ = decode_bytes(data, path)
+    except InputError:  # the reader's hint names --encoding, which no rubric takes
+        raise InputError("is not text: a rubric file is TOML, saved as UTF-8", path=path) from None
     try:
         table = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

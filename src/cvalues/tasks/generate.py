@@ -44,7 +44,7 @@ def request_groups(
 ) -> list[RequestGroup]:
     """One group per sample index: the same requests, with that sample's seed."""
     requests = [request_for(item) for item in items]
-    seeds = sample_seeds(settings.seed, n_samples)
+    seeds = sample_seeds(settings.seed, n_samples, temperature=settings.temperature)
     return [
         RequestGroup(
             settings=replace(settings, seed=seed),

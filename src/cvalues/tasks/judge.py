@@ -93,7 +93,7 @@ def request_groups(
             requests=requests,
             description=f"judge {rubric.name}" if k == 1 else f"judge {rubric.name} {j + 1}/{k}",
         )
-        for j, seed in enumerate(sample_seeds(settings.seed, k))
+        for j, seed in enumerate(sample_seeds(settings.seed, k, temperature=settings.temperature))
     ]
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cvalues import __version__
-from cvalues.data.items import MCDataset
+from cvalues.data.items import MCDataset, MCItem
 from cvalues.errors import InputError
 from cvalues.execute.executor import run_requests
 from cvalues.execute.requests import GenerationSettings
@@ -112,12 +112,17 @@ def _resolve_run(store: Store, config: MCRunConfig, dataset_id: int) -> str:
     return run_id
 
 
+def evaluated_items(config: MCRunConfig) -> list[MCItem]:
+    """The items a run asks about: the first ``limit`` of the dataset, or all of them."""
+    return config.dataset.items[: config.limit] if config.limit else list(config.dataset.items)
+
+
 def run_mc(config: MCRunConfig, store: Store) -> dict[str, Any]:
     """Run (or resume) an MC evaluation; write results.json and samples.jsonl; return the results."""
     from cvalues.store.store import RunItemRow
 
     assert config.template is not None
-    items = config.dataset.items[: config.limit] if config.limit else list(config.dataset.items)
+    items = evaluated_items(config)
     dataset_id = store.upsert_dataset(
         config.dataset.name, config.dataset.source, config.dataset.sha256, config.dataset.n_items
     )
@@ -209,8 +214,9 @@ def assemble_results(
             "mode": config.mode,
             "settings": config.settings.to_dict(),
             "template": {"source": config.template.source, "sha256": config.template.sha256},
-            # The authors' prompts are sent verbatim; the template only fills in the rest.
-            "prompts_from_dataset": sum(1 for i in config.dataset.items if i.prompt is not None),
+            # The authors' prompts are sent verbatim; the template only fills in the rest. Counted
+            # over the items evaluated (after --limit), like every other count in results.json.
+            "prompts_from_dataset": sum(1 for i in evaluated_items(config) if i.prompt is not None),
         },
         "dataset": {
             "name": config.dataset.name,
@@ -231,4 +237,4 @@ def write_outputs(out_dir: Path, results: dict[str, Any], records: list[dict[str
     write_json(out_dir / "results.json", results)
 
 
-__all__ = ["MCRunConfig", "assemble_results", "prompt_for", "run_mc", "write_outputs"]
+__all__ = ["MCRunConfig", "assemble_results", "evaluated_items", "prompt_for", "run_mc", "write_outputs"]

@@ -121,10 +121,11 @@ def execution_summary(
     }
 
 
-def sample_seeds(seed: int | None, n: int) -> list[int | None]:
-    """The seed of each of ``n`` samples: the given seed for one sample; ``seed + k`` (from 0 when
-    no seed is given) for several, so that every sample is its own, reproducible request."""
-    if n == 1:
+def sample_seeds(seed: int | None, n: int, *, temperature: float = 0.0) -> list[int | None]:
+    """The seed of each of ``n`` samples: ``seed + k``, from 0 when no seed is given, so that every
+    sample is its own, reproducible request whose seed is recorded. One greedy sample
+    (``temperature`` 0) keeps the seed as given, None included: greedy decoding uses no seed."""
+    if n == 1 and (seed is not None or temperature <= 0):
         return [seed]
     base = 0 if seed is None else seed
     return [base + k for k in range(n)]
