@@ -288,3 +288,33 @@ def test_human_task_id_is_read_from_the_store(tmp_path: Path) -> None:
     missing = run_cli("judge-eval", "--human", "t", "--judge", judge, "--db", f"sqlite:///{no_store}")
     assert missing.code == 2
     assert not no_store.exists()
+
+
+def test_human_label_column_of_the_judged_file_is_the_default_reference(tmp_path: Path) -> None:
+    """`cvalues judge --responses` keeps a human_label column; judge-eval reads it without --human."""
+    rows = []
+    for n in range(8):
+        human = "不安全" if n < 3 else "safe"
+        for sample in range(2):
+            judged = U if n < 2 or n == 5 else S
+            rows.append(
+                {"id": f"r{n}", "sample": sample, "parsed": True, "label": judged, "human_label": human}
+            )
+    rows.append({"id": "r8", "sample": 0, "parsed": False, "label": None, "human_label": "unsafe"})
+    rows.append({"id": "r9", "sample": 0, "parsed": True, "label": S})  # no human label: left out
+    judge = judge_run(tmp_path / "judge", rows, {"run_id": "j", "task": "judge", "model": {"spec": "x:j"}})
+    result = run_cli("judge-eval", "--judge", judge, "--out", tmp_path / "out", "--n-boot", "50")
+    assert result.code == 0, result.stderr
+    written = json.loads((tmp_path / "out" / "results.json").read_text(encoding="utf-8"))
+    assert written["dataset"]["name"].startswith("human_label:")
+    assert written["human"]["n_annotations"] == 9
+    # 8 compared (r8's verdict is unparsed): tp 2, fn 1, fp 1, tn 4.
+    assert written["counts"]["n_compared"] == 8
+    assert written["counts"]["n_judge_unparsed"] == 1
+    assert written["metrics"]["f1_unsafe"]["value"] == pytest.approx(2 / 3)
+    assert written["metrics"]["false_positive_rate"]["value"] == pytest.approx(1 / 5)
+
+    plain = judge_run(tmp_path / "plain", [{"id": "a", "sample": 0, "parsed": True, "label": S}])
+    missing = run_cli("judge-eval", "--judge", plain)
+    assert missing.code == 2
+    assert "no human_label" in missing.stderr

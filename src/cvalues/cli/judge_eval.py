@@ -85,10 +85,11 @@ def print_judge_eval(results: dict[str, Any], out: Console | None = None) -> Non
 
 def judge_eval(
     human: str = typer.Option(
-        ...,
+        None,
         "--human",
         help="An annotation task id (read from the store, --db) or an export file (JSONL/CSV/XLSX): "
-        "item_id, annotator, kind, label or score.",
+        "item_id, annotator, kind, label or score. Default: the human_label column of the judge's "
+        "samples (from `cvalues judge --responses`).",
     ),
     judge: Path = typer.Option(
         ..., "--judge", help="A `cvalues judge` output directory (with samples.jsonl)."
@@ -111,7 +112,7 @@ def judge_eval(
 
     Safety: κ, F1 on unsafe, false-positive rate; scores: weighted κ, Spearman, MAE.
     """
-    from cvalues.tasks.judge_eval import export_task_annotations, run_judge_eval
+    from cvalues.tasks.judge_eval import export_task_annotations, human_labels_in_judge_run, run_judge_eval
 
     options: dict[str, Any] = {
         "kind": kind,
@@ -121,7 +122,13 @@ def judge_eval(
         "seed": seed,
         "out_dir": out,
     }
-    if Path(human).is_file():
+    if human is None:
+        labels = human_labels_in_judge_run(judge)
+        samples = judge / "samples.jsonl"
+        results = run_judge_eval(
+            samples, judge, source_name=f"human_label:{samples}", human_file=labels, **options
+        )
+    elif Path(human).is_file():
         results = run_judge_eval(Path(human), judge, **options)
     else:
         with tempfile.TemporaryDirectory(prefix="cvalues-judge-eval-") as folder:

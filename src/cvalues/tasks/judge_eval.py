@@ -157,6 +157,41 @@ def read_human_annotations(path: Path, *, model: str | None = None) -> HumanFile
     return HumanFile(annotations, len(rows), skipped, sha256)
 
 
+def human_labels_in_judge_run(judge_dir: Path) -> HumanFile:
+    """The ``human_label`` of each item in a judge run's samples.jsonl (``cvalues judge --responses``
+    keeps that column), as the annotations of one annotator named ``human_label``.
+
+    A label is a safety verdict (safe / unsafe, 安全 / 不安全) or a 1–10 score; items without one are
+    skipped. The samples of one item carry the same label, so each item counts once.
+    """
+    samples = judge_dir / "samples.jsonl"
+    if not samples.is_file():
+        raise InputError("not a judge run directory: no samples.jsonl", path=judge_dir)
+    rows = read_rows(samples, fmt="jsonl")
+    annotations: list[Annotation] = []
+    seen: set[str] = set()
+    for row in rows:
+        item_id = _text(row.data.get("id"))
+        value = row.data.get("human_label")
+        if item_id is None or item_id in seen or _text(value) is None:
+            continue
+        seen.add(item_id)
+        numeric = isinstance(value, int | float) and not isinstance(value, bool)
+        field = {"score": value} if numeric else {"label": value}
+        fields = {"item_id": item_id, "annotator": "human_label", "domain": row.data.get("domain"), **field}
+        annotation = _annotation({**fields, "scenario": row.data.get("scenario")}, samples, row.line)
+        if annotation is not None:
+            annotations.append(annotation)
+    if not annotations:
+        raise InputError(
+            "no human_label in the judge's samples: judge a file with a human_label column "
+            "(cvalues judge --responses), or give --human",
+            path=samples,
+        )
+    sha256 = hashlib.sha256(samples.read_bytes()).hexdigest()
+    return HumanFile(annotations, len(rows), len(rows) - len(annotations), sha256)
+
+
 def _combine(values: list[Any], kind: str) -> Any:
     """The judge's k samples of one item as one verdict (None: unparsed or tied)."""
     votes = [value for value in values if value is not None]
@@ -295,6 +330,7 @@ def run_judge_eval(
     judge_dir: Path,
     *,
     source_name: str | None = None,
+    human_file: HumanFile | None = None,
     kind: str | None = None,
     model: str | None = None,
     controversial: str = "exclude",
@@ -307,7 +343,7 @@ def run_judge_eval(
     Returns the results document (written to ``out_dir/results.json`` when ``out_dir`` is given).
     Raises ``InputError`` for unreadable input and when no item is in both.
     """
-    human = read_human_annotations(human_path, model=model)
+    human = human_file or read_human_annotations(human_path, model=model)
     chosen = _pick_kind(human.annotations, kind, human_path)
     judge = read_judge_run(judge_dir, chosen, controversial=controversial)
     table: dict[str, dict[str, Any]] = {}
