@@ -7,7 +7,9 @@ import sys
 
 import pytest
 
+from cli_support import run_cli
 from cvalues.errors import BackendError, InputError
+from cvalues.execute.requests import GenerationSettings, Message, ModelRequest, request_hash
 from cvalues.models.base import PROVIDERS, ModelSpec
 from cvalues.models.openai_backend import OpenAIBackend
 from cvalues.models.registry import FACTORIES, create_backend
@@ -68,3 +70,35 @@ def test_cuda_device_without_cuda_is_an_input_error(monkeypatch: pytest.MonkeyPa
         create_backend(ModelSpec.parse(f"gguf:{smollm2_gguf_path()}"), device="cuda:0")
     assert caught.value.flag == "--device"
     assert "CUDA is not available" in str(caught.value)
+
+
+def test_an_explicit_dtype_is_part_of_the_model_identity() -> None:
+    auto = ModelSpec.parse("gguf:smollm2")
+    fp32 = ModelSpec.parse("gguf:smollm2", dtype="float32")
+    assert auto.key == "gguf:smollm2"  # caches written before --dtype existed stay valid
+    assert fp32.key == "gguf:smollm2@float32"
+    settings = GenerationSettings(temperature=0.0, max_tokens=8)
+    request = ModelRequest(messages=(Message(role="user", content="你好"),))
+    assert request_hash(auto.key, settings, request) != request_hash(fp32.key, settings, request)
+
+
+@pytest.mark.parametrize(
+    ("model", "dtype", "message"),
+    [
+        ("gguf:smollm2", "fp8", "must be one of auto, float32, bfloat16, float16"),
+        ("openai:qwen", "float32", "precision is set on the server"),
+    ],
+)
+def test_bad_dtype_is_an_input_error_naming_the_flag(model: str, dtype: str, message: str) -> None:
+    with pytest.raises(InputError) as caught:
+        ModelSpec.parse(model, dtype=dtype)
+    assert caught.value.flag == "--dtype"
+    assert message in str(caught.value)
+
+
+def test_bad_dtype_on_the_command_line_exits_2_and_writes_nothing(tmp_path) -> None:
+    out = tmp_path / "run"
+    result = run_cli("mc", "--model", "gguf:smollm2", "--dtype", "int3", "--out", out)
+    assert result.code == 2
+    assert "--dtype" in result.stderr and "Traceback" not in result.stderr
+    assert not out.exists()

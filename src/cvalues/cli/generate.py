@@ -67,6 +67,11 @@ def generate(
         help="Servers: retries of a failed request (with back-off) before it fails.",
     ),
     batch_size: int = typer.Option(8, "--batch-size", min=1, help="Prompts per forward pass (local models)."),
+    dtype: str = typer.Option(
+        "auto",
+        "--dtype",
+        help="Local models: auto (bfloat16/float16 on GPU, float32 on CPU), float32, bfloat16, float16.",
+    ),
     device: str = typer.Option("auto", "--device", help="Local models: auto, cpu, cuda, cuda:1 ..."),
     db: str = typer.Option(None, "--db", help="Store URL (default: $CVALUES_DB or sqlite:///cvalues.db)."),
     new_run: bool = typer.Option(
@@ -89,7 +94,7 @@ def generate(
     from cvalues.tasks.generate_runner import GenerateRunConfig, run_generate
 
     # Everything that can be wrong with the input is checked before anything is written.
-    spec = ModelSpec.parse(model, base_url=base_url, api_key_env=api_key_env)
+    spec = ModelSpec.parse(model, base_url=base_url, api_key_env=api_key_env, dtype=dtype)
     settings = GenerationSettings(
         temperature=temperature, max_tokens=max_tokens, top_p=top_p, seed=seed, system_prompt=system_prompt
     )

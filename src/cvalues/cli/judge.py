@@ -75,6 +75,11 @@ def judge(
         help="Servers: retries of a failed request (with back-off) before it fails.",
     ),
     batch_size: int = typer.Option(8, "--batch-size", min=1, help="Prompts per forward pass (local models)."),
+    dtype: str = typer.Option(
+        "auto",
+        "--dtype",
+        help="Local models: auto (bfloat16/float16 on GPU, float32 on CPU), float32, bfloat16, float16.",
+    ),
     device: str = typer.Option("auto", "--device", help="Local models: auto, cpu, cuda, cuda:1 ..."),
     db: str = typer.Option(None, "--db", help="Store URL (default: $CVALUES_DB or sqlite:///cvalues.db)."),
     new_run: bool = typer.Option(
@@ -97,7 +102,7 @@ def judge(
         raise InputError(
             "give a RUN_DIR of `cvalues generate` or --responses FILE (one of them)", flag="RUN_DIR"
         )
-    spec = ModelSpec.parse(judge_model, base_url=base_url, api_key_env=api_key_env)
+    spec = ModelSpec.parse(judge_model, base_url=base_url, api_key_env=api_key_env, dtype=dtype)
     loaded_rubric = load_rubric(rubric)
     if loaded_rubric.kind == "pairwise" and (against is None or run_dir is None):
         raise InputError(

@@ -76,6 +76,11 @@ def mc(
         help="Servers: retries of a failed request (with back-off) before it fails.",
     ),
     batch_size: int = typer.Option(8, "--batch-size", min=1, help="Prompts per forward pass (local models)."),
+    dtype: str = typer.Option(
+        "auto",
+        "--dtype",
+        help="Local models: auto (bfloat16/float16 on GPU, float32 on CPU), float32, bfloat16, float16.",
+    ),
     device: str = typer.Option("auto", "--device", help="Local models: auto, cpu, cuda, cuda:1 ..."),
     db: str = typer.Option(None, "--db", help="Store URL (default: $CVALUES_DB or sqlite:///cvalues.db)."),
     new_run: bool = typer.Option(
@@ -102,7 +107,7 @@ def mc(
     # Everything that can be wrong with the input is checked before anything is written.
     if mode not in MODES:
         raise InputError(f"must be one of {', '.join(MODES)}, got {mode!r}", flag="--mode")
-    spec = ModelSpec.parse(model, base_url=base_url, api_key_env=api_key_env)
+    spec = ModelSpec.parse(model, base_url=base_url, api_key_env=api_key_env, dtype=dtype)
     check_model_available(spec)
     check_out_dir(out)
     loaded = load_mc_dataset(dataset, fields=parse_field_mapping(field), encoding=encoding, fmt=fmt)

@@ -11,6 +11,7 @@ from cvalues.execute.requests import GenerationSettings, ModelRequest, ModelResp
 
 Provider = Literal["openai", "hf", "gguf", "vllm"]
 PROVIDERS: tuple[Provider, ...] = ("openai", "hf", "gguf", "vllm")
+DTYPES: tuple[str, ...] = ("auto", "float32", "bfloat16", "float16")
 
 
 @dataclass(frozen=True)
@@ -21,15 +22,23 @@ class ModelSpec:
     name: str
     base_url: str | None = None
     api_key_env: str = "OPENAI_API_KEY"
+    dtype: str = "auto"  # local models: the weights' precision ("auto": bf16/fp16 on GPU, fp32 on CPU)
 
     @property
     def key(self) -> str:
-        """Identity of the model for caching: provider and name, not where it is served."""
-        return f"{self.provider}:{self.name}"
+        """Identity of the model for caching: provider and name, not where it is served. An explicit
+        dtype is part of it (``hf:x@float32``): another precision gives other answers."""
+        base = f"{self.provider}:{self.name}"
+        return base if self.dtype == "auto" else f"{base}@{self.dtype}"
 
     @classmethod
     def parse(
-        cls, value: str, *, base_url: str | None = None, api_key_env: str = "OPENAI_API_KEY"
+        cls,
+        value: str,
+        *,
+        base_url: str | None = None,
+        api_key_env: str = "OPENAI_API_KEY",
+        dtype: str | None = None,
     ) -> ModelSpec:
         provider, sep, name = value.partition(":")
         if not sep or not name or provider not in PROVIDERS:
@@ -37,7 +46,12 @@ class ModelSpec:
                 f"model spec {value!r} must be one of " + ", ".join(f"{p}:<name>" for p in PROVIDERS),
                 flag="--model",
             )
-        return cls(provider=provider, name=name, base_url=base_url, api_key_env=api_key_env)  # type: ignore[arg-type]
+        dtype = dtype or "auto"
+        if dtype not in DTYPES:
+            raise InputError(f"must be one of {', '.join(DTYPES)}, got {dtype!r}", flag="--dtype")
+        if dtype != "auto" and provider == "openai":
+            raise InputError("a server model's precision is set on the server, not here", flag="--dtype")
+        return cls(provider=provider, name=name, base_url=base_url, api_key_env=api_key_env, dtype=dtype)  # type: ignore[arg-type]
 
 
 @runtime_checkable

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from cvalues.errors import BackendError, InputError
-from cvalues.models.base import ModelSpec
+from cvalues.models.base import DTYPES, ModelSpec
 from cvalues.models.smollm2 import resolve_gguf_path
 
 log = logging.getLogger(__name__)
@@ -32,7 +32,6 @@ log = logging.getLogger(__name__)
 GGUF_CACHE_SUBDIR = "gguf"
 _CACHE_MARKER = "cvalues-gguf-source.json"
 _HASH_CHUNK = 1 << 22
-DTYPES = ("auto", "float32", "bfloat16", "float16")
 
 
 @dataclass

@@ -22,6 +22,10 @@ class BackendOptions:
     dtype: str = "auto"  # local models: auto = bfloat16/float16 on GPU, float32 on CPU
 
 
+def _dtype(spec: ModelSpec, options: BackendOptions) -> str:
+    return options.dtype if options.dtype != "auto" else spec.dtype
+
+
 def _openai(spec: ModelSpec, options: BackendOptions) -> Backend:
     from cvalues.models.openai_backend import OpenAIBackend
 
@@ -39,14 +43,14 @@ def _transformers(spec: ModelSpec, options: BackendOptions) -> Backend:
     from cvalues.models.transformers_backend import TransformersBackend
 
     return TransformersBackend(
-        spec, batch_size=options.batch_size, device=options.device, dtype=options.dtype
+        spec, batch_size=options.batch_size, device=options.device, dtype=_dtype(spec, options)
     )
 
 
 def _vllm(spec: ModelSpec, options: BackendOptions) -> Backend:
     from cvalues.models.vllm_backend import VLLMBackend
 
-    return VLLMBackend(spec, batch_size=options.batch_size, dtype=options.dtype)
+    return VLLMBackend(spec, batch_size=options.batch_size, dtype=_dtype(spec, options))
 
 
 FACTORIES: dict[str, Callable[[ModelSpec, BackendOptions], Backend]] = {

@@ -124,7 +124,7 @@ def run_generate(
 
 
 def _model_spec(spec: ModelSpec) -> dict[str, Any]:
-    return {"spec": f"{spec.provider}:{spec.name}", "base_url": spec.base_url}
+    return {"spec": f"{spec.provider}:{spec.name}", "base_url": spec.base_url, "dtype": spec.dtype}
 
 
 def assemble_results(

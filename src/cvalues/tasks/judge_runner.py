@@ -210,6 +210,7 @@ def assemble_results(
         "judge": {
             "spec": f"{config.judge.provider}:{config.judge.name}",
             "base_url": config.judge.base_url,
+            "dtype": config.judge.dtype,
             "settings": config.settings.to_dict(),
             "judge_samples": config.judge_samples,
             "sample_seeds": seeds,

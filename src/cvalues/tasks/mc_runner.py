@@ -211,6 +211,7 @@ def assemble_results(
         "model": {
             "spec": f"{config.spec.provider}:{config.spec.name}",
             "base_url": config.spec.base_url,
+            "dtype": config.spec.dtype,
             "mode": config.mode,
             "settings": config.settings.to_dict(),
             "template": {"source": config.template.source, "sha256": config.template.sha256},
