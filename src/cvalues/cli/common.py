@@ -86,3 +86,26 @@ def exit_if_failed(results: dict[str, Any], what: str) -> None:
 
 
 __all__ = ["check_model_available", "check_out_dir", "exit_if_failed", "looks_like_path", "slug"]
+
+
+# The options every model-running command takes, declared once (Typer accepts a shared default).
+CONCURRENCY_OPTION: Any = typer.Option(
+    8, "--concurrency", min=1, help="Requests in flight at once (servers)."
+)
+MAX_RETRIES_OPTION: Any = typer.Option(
+    6, "--max-retries", min=0, help="Servers: retries of a failed request (with back-off) before it fails."
+)
+BATCH_SIZE_OPTION: Any = typer.Option(
+    8, "--batch-size", min=1, help="Prompts per forward pass (local models)."
+)
+DTYPE_OPTION: Any = typer.Option(
+    "auto",
+    "--dtype",
+    help="Local models: auto (bfloat16/float16 on GPU, float32 on CPU), float32, bfloat16, float16.",
+)
+DEVICE_OPTION: Any = typer.Option("auto", "--device", help="Local models: auto, cpu, cuda, cuda:1 ...")
+DB_OPTION: Any = typer.Option(None, "--db", help="Store URL (default: $CVALUES_DB or sqlite:///cvalues.db).")
+NEW_RUN_OPTION: Any = typer.Option(
+    False, "--new-run", help="Start a new run in --out even if one with other settings is there."
+)
+PROGRESS_OPTION: Any = typer.Option(True, "--progress/--no-progress", help="Show a progress bar.")

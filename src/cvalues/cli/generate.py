@@ -7,7 +7,20 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from cvalues.cli.common import check_model_available, check_out_dir, exit_if_failed, slug
+from cvalues.cli.common import (
+    BATCH_SIZE_OPTION,
+    CONCURRENCY_OPTION,
+    DB_OPTION,
+    DEVICE_OPTION,
+    DTYPE_OPTION,
+    MAX_RETRIES_OPTION,
+    NEW_RUN_OPTION,
+    PROGRESS_OPTION,
+    check_model_available,
+    check_out_dir,
+    exit_if_failed,
+    slug,
+)
 from cvalues.errors import InputError
 
 console = Console()
@@ -59,25 +72,14 @@ def generate(
     system_prompt: str = typer.Option(
         None, "--system-prompt", help="System message sent before each prompt."
     ),
-    concurrency: int = typer.Option(8, "--concurrency", min=1, help="Requests in flight at once (servers)."),
-    max_retries: int = typer.Option(
-        6,
-        "--max-retries",
-        min=0,
-        help="Servers: retries of a failed request (with back-off) before it fails.",
-    ),
-    batch_size: int = typer.Option(8, "--batch-size", min=1, help="Prompts per forward pass (local models)."),
-    dtype: str = typer.Option(
-        "auto",
-        "--dtype",
-        help="Local models: auto (bfloat16/float16 on GPU, float32 on CPU), float32, bfloat16, float16.",
-    ),
-    device: str = typer.Option("auto", "--device", help="Local models: auto, cpu, cuda, cuda:1 ..."),
-    db: str = typer.Option(None, "--db", help="Store URL (default: $CVALUES_DB or sqlite:///cvalues.db)."),
-    new_run: bool = typer.Option(
-        False, "--new-run", help="Start a new run in --out even if one with other settings is there."
-    ),
-    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+    concurrency: int = CONCURRENCY_OPTION,
+    max_retries: int = MAX_RETRIES_OPTION,
+    batch_size: int = BATCH_SIZE_OPTION,
+    dtype: str = DTYPE_OPTION,
+    device: str = DEVICE_OPTION,
+    db: str = DB_OPTION,
+    new_run: bool = NEW_RUN_OPTION,
+    progress: bool = PROGRESS_OPTION,
 ) -> None:
     """Generate replies to a prompt set (re-running the same command resumes it)."""
     if model is None:
