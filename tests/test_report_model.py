@@ -23,7 +23,9 @@ from report_support import read_json, write_score_run
 pytestmark = pytest.mark.model
 
 SPEC = "gguf:smollm2"
-FAST = ("--max-tokens", "16", "--batch-size", "8", "--no-progress")
+# SmolLM2 opens with an answer ("回复1：") and then writes a reply of its own, which the official
+# rules (rightly) leave to a human; four new tokens keep just the answer, so the runs have scores.
+FAST = ("--max-tokens", "4", "--batch-size", "8", "--no-progress")
 # Format specs of width 0 drop the question and both replies: the model is asked something else.
 HIDING_TEMPLATE = "{question:.0}{reply1:.0}{reply2:.0}请写一句关于春天的话。\n"
 
