@@ -63,6 +63,43 @@ XSS_PAYLOADS = [
 # -- accounts and sessions -----------------------------------------------------------------------
 
 
+def _try_login(client: Any, name: str, password: str) -> Any:
+    page = client.get("/login")
+    data = {"name": name, "password": password, "csrf_token": csrf_token(page.text)}
+    return client.post("/login", data=data, follow_redirects=False)
+
+
+def test_password_guessing_is_stopped_after_five_failures(world: World) -> None:
+    guesser, colleague = world.client(), world.client()
+    for n in range(5):
+        assert _try_login(guesser, "bob", f"guess-{n}").status_code == 401
+    blocked = _try_login(guesser, "bob", PASSWORDS["bob"])  # even the right password, for a while
+    assert blocked.status_code == 429 and int(blocked.headers["retry-after"]) > 0
+    assert "密码错误次数过多" in blocked.text and "cvalues_session" not in blocked.cookies
+    # Other users, and a user's successful login clearing their count, are unaffected.
+    assert _try_login(guesser, "alice", PASSWORDS["alice"]).status_code == 303
+    assert _try_login(colleague, "carol", "wrong").status_code == 401
+    assert _try_login(colleague, "carol", PASSWORDS["carol"]).status_code == 303
+
+
+def test_login_throttle_window_expires() -> None:
+    from cvalues.annotate.login_throttle import LoginThrottle
+
+    now = [0.0]
+    throttle = LoginThrottle(max_failures=2, window_s=60, clock=lambda: now[0])
+    throttle.failed("李", "10.0.0.1")
+    now[0] = 30
+    throttle.failed("李", "10.0.0.1")
+    assert throttle.retry_after("李", "10.0.0.1") == 30  # the first failure leaves the window at 60
+    assert throttle.retry_after("李", "10.0.0.2") == 0  # another address is not locked out
+    now[0] = 60
+    assert throttle.retry_after("李", "10.0.0.1") == 0
+    throttle.failed("李", "10.0.0.1")
+    assert throttle.retry_after("李", "10.0.0.1") == 30
+    throttle.succeeded("李", "10.0.0.1")
+    assert throttle.retry_after("李", "10.0.0.1") == 0
+
+
 def test_login_sets_a_hashed_httponly_session_and_logout_ends_it(world: World) -> None:
     client = world.client()
     page = client.get("/login")

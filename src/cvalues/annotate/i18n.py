@@ -16,6 +16,10 @@ MESSAGES: dict[str, dict[str, str]] = {
     "user_name": {"zh": "用户名", "en": "User name"},
     "password": {"zh": "密码", "en": "Password"},
     "login_failed": {"zh": "用户名或密码错误", "en": "Wrong user name or password"},
+    "login_throttled": {
+        "zh": "密码错误次数过多，请稍后再试",
+        "en": "Too many wrong passwords: try again later",
+    },
     "my_tasks": {"zh": "我的任务", "en": "My tasks"},
     "no_tasks": {"zh": "目前没有分配给你的任务。", "en": "No task is assigned to you yet."},
     "task": {"zh": "任务", "en": "Task"},

@@ -49,9 +49,22 @@ def login(
     request: Request, name: str = Form(...), password: str = Form(...), next: str = Form("")
 ) -> Response:
     app = services(request)
-    user = app.accounts.authenticate(name.strip(), password)
+    name = name.strip()
+    address = request.client.host if request.client else ""
+    wait = app.throttle.retry_after(name, address)
+    if wait:
+        page = app.renderer.page(
+            request, "login.html", status_code=429, next=safe_next(next, ""), error="login_throttled"
+        )
+        page.headers["Retry-After"] = str(wait)
+        return page
+    user = app.accounts.authenticate(name, password)
     if user is None:
-        return app.renderer.page(request, "login.html", status_code=401, next=safe_next(next, ""), error=True)
+        app.throttle.failed(name, address)
+        return app.renderer.page(
+            request, "login.html", status_code=401, next=safe_next(next, ""), error="login_failed"
+        )
+    app.throttle.succeeded(name, address)
     token, _ = app.accounts.open_session(user)
     target = safe_next(next, "/admin" if user.is_admin else "/tasks")
     response = RedirectResponse(target, status_code=303)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from starlette.requests import Request
 
 from cvalues.annotate.accounts import Accounts
 from cvalues.annotate.collection import Collection
+from cvalues.annotate.login_throttle import LoginThrottle
 from cvalues.annotate.redteam_target import RedTeamTarget
 from cvalues.annotate.rendering import Renderer
 from cvalues.annotate.task_store import TaskStore
@@ -24,6 +25,7 @@ class AppServices:
     target: RedTeamTarget | None = None
     # Set behind HTTPS so that cookies are never sent in clear text.
     secure_cookies: bool = False
+    throttle: LoginThrottle = field(default_factory=LoginThrottle)
 
     @classmethod
     def over(
