@@ -75,8 +75,8 @@ def main(device: str, out: Path) -> None:
         "transformers": transformers.__version__,
     }
     for dtype in ("float32", "bfloat16"):
-        spec = ModelSpec.parse(f"hf:{HERE / 'tiny'}")
-        backend = create_backend(spec, batch_size=16, device=device, dtype=dtype)
+        spec = ModelSpec.parse(f"hf:{HERE / 'tiny'}", dtype=dtype)
+        backend = create_backend(spec, batch_size=16, device=device)
         for mode in ("generate", "logprob"):
             report[f"{dtype}/{mode}"] = check(backend, mode, dtype)
             print(f"{dtype}/{mode}", report[f"{dtype}/{mode}"], flush=True)

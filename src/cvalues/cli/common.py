@@ -85,9 +85,6 @@ def exit_if_failed(results: dict[str, Any], what: str) -> None:
         raise typer.Exit(1)
 
 
-__all__ = ["check_model_available", "check_out_dir", "exit_if_failed", "looks_like_path", "slug"]
-
-
 # The options every model-running command takes, declared once (Typer accepts a shared default).
 CONCURRENCY_OPTION: Any = typer.Option(
     8, "--concurrency", min=1, help="Requests in flight at once (servers)."

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 
 from cvalues.cli.common import (
     BATCH_SIZE_OPTION,
@@ -19,6 +18,7 @@ from cvalues.cli.common import (
     PROGRESS_OPTION,
     check_model_available,
     check_out_dir,
+    exit_if_failed,
     slug,
 )
 from cvalues.errors import InputError
@@ -29,7 +29,6 @@ app = typer.Typer(
     no_args_is_help=False,
 )
 console = Console()
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 @app.callback()
@@ -143,15 +142,7 @@ def mc(
         store.close()
     print_mc_results(results, console)
     console.print(f"wrote {out_dir / 'results.json'} and {out_dir / 'samples.jsonl'}")
-    failed = results["execution"]["n_failed"]
-    if failed:
-        first_error = results["execution"].get("first_error")
-        err_console.print(
-            f"[red]{failed} request(s) failed and are unscored; re-run the same command to retry them[/]"
-            + (f" (first error: {escape(first_error)})" if first_error else ""),
-            markup=True,
-        )
-        raise typer.Exit(1)
+    exit_if_failed(results, "answers")
 
 
 @app.command("score")

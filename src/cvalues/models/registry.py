@@ -19,11 +19,6 @@ class BackendOptions:
     batch_size: int = 8
     device: str = "auto"
     max_retries: int = 6  # servers only: the openai SDK's retries of one request
-    dtype: str = "auto"  # local models: auto = bfloat16/float16 on GPU, float32 on CPU
-
-
-def _dtype(spec: ModelSpec, options: BackendOptions) -> str:
-    return options.dtype if options.dtype != "auto" else spec.dtype
 
 
 def _openai(spec: ModelSpec, options: BackendOptions) -> Backend:
@@ -42,15 +37,14 @@ def _transformers(spec: ModelSpec, options: BackendOptions) -> Backend:
         ) from exc
     from cvalues.models.transformers_backend import TransformersBackend
 
-    return TransformersBackend(
-        spec, batch_size=options.batch_size, device=options.device, dtype=_dtype(spec, options)
-    )
+    # The precision is part of the model's identity (ModelSpec.dtype), not a transport option.
+    return TransformersBackend(spec, batch_size=options.batch_size, device=options.device, dtype=spec.dtype)
 
 
 def _vllm(spec: ModelSpec, options: BackendOptions) -> Backend:
     from cvalues.models.vllm_backend import VLLMBackend
 
-    return VLLMBackend(spec, batch_size=options.batch_size, dtype=_dtype(spec, options))
+    return VLLMBackend(spec, batch_size=options.batch_size, dtype=spec.dtype)
 
 
 FACTORIES: dict[str, Callable[[ModelSpec, BackendOptions], Backend]] = {
@@ -68,12 +62,11 @@ def create_backend(
     batch_size: int = 8,
     device: str = "auto",
     max_retries: int = 6,
-    dtype: str = "auto",
 ) -> Backend:
     factory = FACTORIES.get(spec.provider)
     if factory is None:
         raise BackendError(f"no backend for provider {spec.provider!r}; known: {', '.join(FACTORIES)}")
     options = BackendOptions(
-        concurrency=concurrency, batch_size=batch_size, device=device, max_retries=max_retries, dtype=dtype
+        concurrency=concurrency, batch_size=batch_size, device=device, max_retries=max_retries
     )
     return factory(spec, options)

@@ -177,9 +177,14 @@ def human_labels_in_judge_run(judge_dir: Path) -> HumanFile:
             continue
         seen.add(item_id)
         numeric = isinstance(value, int | float) and not isinstance(value, bool)
-        field = {"score": value} if numeric else {"label": value}
-        fields = {"item_id": item_id, "annotator": "human_label", "domain": row.data.get("domain"), **field}
-        annotation = _annotation({**fields, "scenario": row.data.get("scenario")}, samples, row.line)
+        fields = {
+            "item_id": item_id,
+            "annotator": "human_label",
+            "score" if numeric else "label": value,
+            "domain": row.data.get("domain"),
+            "scenario": row.data.get("scenario"),
+        }
+        annotation = _annotation(fields, samples, row.line)
         if annotation is not None:
             annotations.append(annotation)
     if not annotations:
@@ -293,16 +298,17 @@ def export_task_annotations(task_id: str, db: str | None, dest: Path) -> Path:
     (opening it would create an empty one).
     """
     from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
 
     from cvalues.annotate import Accounts, TaskStore, export_task
     from cvalues.store import open_store
     from cvalues.store.engine import resolve_db_url
 
-    url, origin = resolve_db_url(db)
+    url, _ = resolve_db_url(db)
     try:
         parsed = make_url(url)
-    except Exception:  # open_store names the flag for a bad URL
-        parsed = None
+    except (ArgumentError, ValueError):
+        parsed = None  # open_store below reports a bad URL, naming --db or CVALUES_DB
     sqlite_file = parsed.database if parsed is not None and parsed.get_backend_name() == "sqlite" else None
     if sqlite_file and not Path(sqlite_file).is_file():
         raise InputError(
@@ -314,8 +320,8 @@ def export_task_annotations(task_id: str, db: str | None, dest: Path) -> Path:
         tasks = TaskStore(store.engine)
         if tasks.get_task(task_id) is None:
             raise InputError(
-                f"{task_id!r} is neither an annotation export file nor a task in the store "
-                f"{url if origin else parsed.database if parsed else url} (see `cvalues annotate tasks`)",
+                f"{task_id!r} is neither an annotation export file nor a task in the store {url} "
+                "(see `cvalues annotate tasks`)",
                 flag="--human",
             )
         out = dest / f"{task_id}.jsonl"
