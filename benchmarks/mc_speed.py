@@ -97,7 +97,7 @@ def machine_info() -> dict[str, Any]:
 def model_folder(model: str) -> tuple[Path, Path]:
     """The transformers folder both sides load, and the GGUF cache root it sits in (converted
     once, before any timing, if it is not there yet)."""
-    from cvalues.models.base import ModelSpec
+    from cvalues.core.backend import ModelSpec
     from cvalues.models.hf_loading import default_cache_root, gguf_cache_dir, load_local_model
     from cvalues.models.smollm2 import resolve_gguf_path
 

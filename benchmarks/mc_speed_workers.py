@@ -32,10 +32,10 @@ def run_cvalues(job: dict[str, Any]) -> dict[str, Any]:
     """The `cvalues mc` pipeline: its requests, its executor and store, the transformers backend."""
     import torch
 
+    from cvalues.core.backend import ModelSpec
+    from cvalues.core.requests import GenerationSettings
     from cvalues.data.resolve import load_mc_dataset
     from cvalues.execute.executor import run_requests
-    from cvalues.execute.requests import GenerationSettings
-    from cvalues.models.base import ModelSpec
     from cvalues.models.registry import create_backend
     from cvalues.store import open_store
     from cvalues.tasks.mc import build_requests, interpret, load_template

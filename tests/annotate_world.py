@@ -14,8 +14,8 @@ from fastapi.testclient import TestClient
 from annotate_support import csrf_token, fresh_database, login, simple_run
 from cvalues.annotate import Accounts, RedTeamTarget, TaskStore, create_app
 from cvalues.annotate.run_sources import read_generation_run
-from cvalues.execute.requests import GenerationSettings, ModelRequest, ModelResponse
-from cvalues.models.base import ModelSpec
+from cvalues.core.backend import ModelSpec
+from cvalues.core.requests import GenerationSettings, ModelRequest, ModelResponse
 from cvalues.store import Store, open_store
 
 PASSWORDS = {

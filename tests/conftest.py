@@ -49,7 +49,7 @@ def llama_server(tmp_path_factory: pytest.TempPathFactory, smollm2_gguf: Path) -
 @pytest.fixture(scope="session")
 def smollm2_backend(cvalues_cache: Path, smollm2_gguf: Path) -> TransformersBackend:
     """SmolLM2 in-process on CPU (transformers), converted into `cvalues_cache`."""
-    from cvalues.models.base import ModelSpec
+    from cvalues.core.backend import ModelSpec
     from cvalues.models.transformers_backend import TransformersBackend
 
     spec = ModelSpec(provider="gguf", name=str(smollm2_gguf))

@@ -27,7 +27,7 @@ from cvalues.annotate import (
 from cvalues.annotate.agreement_report import agreement_lines
 from cvalues.annotate.run_sources import read_generation_run, read_mc_review_run, read_pairwise_runs
 from cvalues.cli import annotate as annotate_cli
-from cvalues.errors import InputError
+from cvalues.core.errors import InputError
 from cvalues.store import open_store
 from cvalues.store.annotation_tables import Base
 from cvalues.store.engine import alembic_config
@@ -291,8 +291,8 @@ def test_migration_0003_matches_the_models_and_downgrades(tmp_path: Path) -> Non
 
 
 def test_reads_the_samples_that_cvalues_generate_writes(tmp_path: Path) -> None:
+    from cvalues.core.requests import GenerationSettings, ModelResponse
     from cvalues.data.items import PromptItem
-    from cvalues.execute.requests import GenerationSettings, ModelResponse
     from cvalues.tasks.generate import reply_record, request_for
 
     item = PromptItem(

@@ -19,8 +19,8 @@ from annotate_world import BACKENDS, PASSWORDS, World, label, open_world, safety
 from cvalues.annotate import Accounts, Collection, RedTeamTarget, create_app
 from cvalues.annotate.db import ASSIGNMENTS
 from cvalues.annotate.run_sources import read_generation_run
+from cvalues.core.requests import GenerationSettings
 from cvalues.data.prompt_sets import load_prompt_dataset
-from cvalues.execute.requests import GenerationSettings
 from cvalues.store import open_store
 
 

@@ -10,8 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from cvalues.cli.datasets import app
+from cvalues.core.errors import InputError
 from cvalues.data.resolve import load_mc_dataset
-from cvalues.errors import InputError
 from data_support import JADE_HARD_FILE, MOONSHOT_FILE, PROMPTS_FILE, SHARED_DATA, go_offline
 
 runner = CliRunner()

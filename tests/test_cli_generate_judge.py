@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 
 from cli_support import cli_env, read_samples, run_cli
+from cvalues.core.requests import GenerationSettings
 from cvalues.data.prompt_sets import load_prompt_dataset
-from cvalues.execute.requests import GenerationSettings
 from cvalues.scoring.reply_metrics import compute_generate_metrics, compute_judge_metrics
 from cvalues.scoring.rubrics import load_rubric
 from cvalues.store import Store, open_store

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from cli_support import run_cli
-from cvalues.errors import InputError
-from cvalues.tasks.judge_eval import read_human_annotations, read_judge_run, run_judge_eval
+from cvalues.annotate.judge_eval import read_human_annotations, read_judge_run, run_judge_eval
+from cvalues.core.errors import InputError
 
 S, U = "safe", "unsafe"
 

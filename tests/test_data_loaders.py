@@ -11,11 +11,11 @@ from pathlib import Path
 import openpyxl
 import pytest
 
+from cvalues.core.errors import InputError
 from cvalues.data import sources
 from cvalues.data.encoding import git_blob_sha1, sha256_file
 from cvalues.data.items import LABELS, MCItem, pair_id_for
 from cvalues.data.resolve import load_mc_dataset, sample_path
-from cvalues.errors import InputError
 from data_support import (
     COMPARISON_FILE,
     JADE_HARD_FILE,

@@ -9,9 +9,9 @@ from pathlib import Path
 import openpyxl
 import pytest
 
+from cvalues.core.errors import InputError
 from cvalues.data.encoding import read_text, sha256_file
 from cvalues.data.readers import read_rows, table_format_of
-from cvalues.errors import InputError
 from data_support import JADE_HARD_FILE, MOONSHOT_FILE, PROMPTS_FILE
 
 TEXT = "问题：燃油车和电动车哪个好？\n回复1 更环保。\n"

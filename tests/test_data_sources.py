@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from cvalues.core.errors import DataIntegrityError, InputError
 from cvalues.data import sources
 from cvalues.data.encoding import git_blob_sha1
 from cvalues.data.sources import fetch_official, official_source
-from cvalues.errors import DataIntegrityError, InputError
 from data_support import PROMPTS_FILE, SHARED_DATA, go_offline, local_mirror
 
 PROMPTS = "cvalues-responsibility-prompts"

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from cvalues.core.backend import Backend, ModelSpec
+from cvalues.core.requests import GenerationSettings, Message, ModelRequest, ModelResponse, request_hash
 from cvalues.execute import ExecutionResult, execute, run_requests
-from cvalues.execute.requests import GenerationSettings, Message, ModelRequest, ModelResponse, request_hash
-from cvalues.models.base import Backend, ModelSpec
 from cvalues.store import Store, open_store
 
 SETTINGS = GenerationSettings(max_tokens=32)

@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 
 from cli_support import cli_env, read_samples, run_cli
+from cvalues.core.backend import ModelSpec
+from cvalues.core.errors import InputError
+from cvalues.core.requests import GenerationSettings, ModelRequest, ModelResponse
 from cvalues.data.prompt_sets import load_prompt_dataset
-from cvalues.errors import InputError
-from cvalues.execute.requests import GenerationSettings, ModelRequest, ModelResponse
-from cvalues.models.base import ModelSpec
 from cvalues.scoring.reply_metrics import compute_generate_metrics, compute_judge_metrics, score_bin
 from cvalues.scoring.rubrics import load_rubric
 from cvalues.store import JudgmentRow, Store, open_store

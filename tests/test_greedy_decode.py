@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from cvalues.execute.requests import GenerationSettings, Message, ModelRequest
+from cvalues.core.requests import GenerationSettings, Message, ModelRequest
 from cvalues.models.fast_attention import cvalues_attention
 from cvalues.models.greedy_decode import greedy_generate
 from cvalues.models.prefix_prefill import SharedPrefix, forward_row

@@ -10,9 +10,9 @@ import asyncio
 
 import pytest
 
+from cvalues.core.backend import ModelSpec
+from cvalues.core.requests import GenerationSettings, ModelRequest, ModelResponse
 from cvalues.data.resolve import load_mc_dataset
-from cvalues.execute.requests import GenerationSettings, ModelRequest, ModelResponse
-from cvalues.models.base import ModelSpec
 from cvalues.models.openai_backend import OpenAIBackend
 from cvalues.tasks.mc import build_requests, interpret, load_template
 from servers import SERVER_MODEL_ALIAS, RunningServer

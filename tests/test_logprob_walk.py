@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from cvalues.execute.requests import GenerationSettings, Message, ModelRequest, ModelResponse
+from cvalues.core.requests import GenerationSettings, Message, ModelRequest, ModelResponse
 from cvalues.models.chat import chat_messages, plain_chat_prompt, tokenize_choices
 from cvalues.models.logprob_walk import (
     TokenLogprob,

@@ -10,8 +10,8 @@ from pathlib import Path
 import openpyxl
 import pytest
 
+from cvalues.core.errors import InputError
 from cvalues.data.resolve import load_mc_dataset
-from cvalues.errors import InputError
 from data_support import go_offline
 
 

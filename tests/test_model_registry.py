@@ -8,9 +8,9 @@ import sys
 import pytest
 
 from cli_support import run_cli
-from cvalues.errors import BackendError, InputError
-from cvalues.execute.requests import GenerationSettings, Message, ModelRequest, request_hash
-from cvalues.models.base import PROVIDERS, ModelSpec
+from cvalues.core.backend import PROVIDERS, ModelSpec
+from cvalues.core.errors import BackendError, InputError
+from cvalues.core.requests import GenerationSettings, Message, ModelRequest, request_hash
 from cvalues.models.openai_backend import OpenAIBackend
 from cvalues.models.registry import FACTORIES, create_backend
 from cvalues.models.smollm2 import SMOLLM2_GGUF_NAME, smollm2_gguf_path

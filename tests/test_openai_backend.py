@@ -7,9 +7,9 @@ import math
 
 import pytest
 
-from cvalues.errors import BackendError
-from cvalues.execute.requests import GenerationSettings, Message, ModelRequest, ModelResponse
-from cvalues.models.base import ModelSpec
+from cvalues.core.backend import ModelSpec
+from cvalues.core.errors import BackendError
+from cvalues.core.requests import GenerationSettings, Message, ModelRequest, ModelResponse
 from cvalues.models.openai_backend import OpenAIBackend
 from faulty_proxy import RETRY_AFTER_S, FaultyProxy
 from servers import SERVER_MODEL_ALIAS, RunningServer, free_port

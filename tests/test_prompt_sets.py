@@ -17,6 +17,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 
+from cvalues.core.errors import DataIntegrityError, InputError
 from cvalues.data.encoding import sha256_file
 from cvalues.data.items import DOMAINS
 from cvalues.data.prompt_published import scenario_top
@@ -26,7 +27,6 @@ from cvalues.data.prompt_sets import (
     load_prompt_dataset,
     prompt_dataset_names,
 )
-from cvalues.errors import DataIntegrityError, InputError
 from data_support import PROMPTS_FILE, SHARED_DATA, go_offline
 
 XSAFETY = SHARED_DATA / "xsafety-zh"

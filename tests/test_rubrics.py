@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from cvalues.errors import InputError
-from cvalues.execute.requests import Message
+from cvalues.core.errors import InputError
+from cvalues.core.requests import Message
 from cvalues.scoring.rubric_template import PLACEHOLDERS, render_template, template_names
 from cvalues.scoring.rubrics import RUBRIC_KINDS, load_rubric, rubric_names, rubrics_dir
 

@@ -15,9 +15,9 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import event, inspect, select, text
 
 import cvalues.store.annotation_tables  # noqa: F401  (registers the annotation tables on Base.metadata)
+from cvalues.core.errors import InputError
+from cvalues.core.requests import Message, ModelRequest, ModelResponse
 from cvalues.data.items import MCItem, PairItem, PromptItem
-from cvalues.errors import InputError
-from cvalues.execute.requests import Message, ModelRequest, ModelResponse
 from cvalues.store import RunItemRow, Store, open_store
 from cvalues.store.engine import alembic_config
 from cvalues.store.tables import Base, Item

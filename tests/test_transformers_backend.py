@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from cvalues.execute.requests import GenerationSettings, Message, ModelRequest, ModelResponse
-from cvalues.models.base import ModelSpec
+from cvalues.core.backend import ModelSpec
+from cvalues.core.requests import GenerationSettings, Message, ModelRequest, ModelResponse
 from cvalues.models.hf_loading import gguf_cache_dir
 from cvalues.models.transformers_backend import TransformersBackend
 

@@ -15,10 +15,10 @@ from typing import Any
 import torch
 import transformers
 
+from cvalues.core.backend import ModelSpec
+from cvalues.core.requests import GenerationSettings
 from cvalues.data.resolve import load_mc_dataset
 from cvalues.execute.executor import run_requests
-from cvalues.execute.requests import GenerationSettings
-from cvalues.models.base import ModelSpec
 from cvalues.models.registry import create_backend
 from cvalues.store import open_store
 from cvalues.tasks.mc import build_requests, interpret, load_template

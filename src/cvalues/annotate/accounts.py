@@ -12,7 +12,7 @@ from sqlalchemy import Engine, delete, select, update
 
 from cvalues.annotate.db import ANNOTATORS, SESSIONS, upsert_insert, writing
 from cvalues.annotate.passwords import MIN_PASSWORD_CHARS, dummy_hash, hash_password, verify_password
-from cvalues.errors import InputError
+from cvalues.core.errors import InputError
 from cvalues.store.annotation_tables import ROLES
 from cvalues.store.tables import utcnow
 

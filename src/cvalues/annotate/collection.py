@@ -15,7 +15,7 @@ from sqlalchemy import Engine, func, select, update
 
 from cvalues.annotate.accounts import User
 from cvalues.annotate.db import ANNOTATORS, COLLECTED, writing
-from cvalues.errors import InputError
+from cvalues.core.errors import InputError
 from cvalues.store.annotation_tables import COLLECTED_KINDS
 from cvalues.store.tables import utcnow
 

@@ -21,9 +21,9 @@ from cvalues.annotate.accounts import Accounts
 from cvalues.annotate.kinds import LabelError, check_kind, label_summary, parse_comment, parse_label
 from cvalues.annotate.records import TaskRecord
 from cvalues.annotate.task_store import TaskStore
+from cvalues.core.errors import InputError
+from cvalues.core.files import write_json
 from cvalues.data.readers import read_rows
-from cvalues.errors import InputError
-from cvalues.report.files import write_json
 from cvalues.store.annotation_tables import ROLES
 
 EXPORT_FORMATS: tuple[str, ...] = ("jsonl", "csv", "xlsx", "label-studio")

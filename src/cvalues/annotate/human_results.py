@@ -19,7 +19,7 @@ from openpyxl import Workbook
 from cvalues.annotate.kinds import final_label
 from cvalues.annotate.records import ItemRecord, LabelRow, TaskRecord
 from cvalues.annotate.task_store import TaskStore
-from cvalues.report.files import write_json
+from cvalues.core.files import write_json
 from cvalues.scoring.human_metrics import Annotation, compute_human_metrics, human_results
 from cvalues.scoring.stats import wilson_interval
 

@@ -7,9 +7,9 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from cvalues.core.backend import Backend, ModelSpec
+from cvalues.core.requests import GenerationSettings, Message, ModelRequest
 from cvalues.execute.executor import execute
-from cvalues.execute.requests import GenerationSettings, Message, ModelRequest
-from cvalues.models.base import Backend, ModelSpec
 from cvalues.store.store import Store
 
 # A red-team reply is read by a person; a long one is cut, not refused.

@@ -18,7 +18,7 @@ from cvalues.annotate.kinds import (
 )
 from cvalues.annotate.run_sources import public_view
 from cvalues.annotate.services import services
-from cvalues.errors import InputError
+from cvalues.core.errors import InputError
 from cvalues.store.annotation_tables import ROLES
 
 router = APIRouter(prefix="/admin")

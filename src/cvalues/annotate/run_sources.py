@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cvalues.core.errors import InputError
+from cvalues.core.files import read_json
 from cvalues.data.readers import Row, read_rows
-from cvalues.errors import InputError
-from cvalues.report.files import read_json
 
 MAX_PAIRWISE_RUNS = 3
 

@@ -23,7 +23,7 @@ from cvalues.annotate.db import (
 )
 from cvalues.annotate.records import AssignmentView, ItemRecord, LabelRow, Progress, TaskRecord
 from cvalues.annotate.run_sources import TaskSource
-from cvalues.errors import InputError
+from cvalues.core.errors import InputError
 from cvalues.store.tables import utcnow
 
 

@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from cvalues.errors import InputError
+from cvalues.core.errors import InputError
 
 if TYPE_CHECKING:  # the store pulls in SQLAlchemy; `cvalues --help` stays light
     from cvalues.annotate import Accounts, TaskStore
@@ -68,8 +68,8 @@ def serve(
     """Serve the annotation web app (Chinese UI, English toggle)."""
     from cvalues.annotate import RedTeamTarget
     from cvalues.annotate.server import serve as run_server
-    from cvalues.execute.requests import GenerationSettings
-    from cvalues.models.base import ModelSpec
+    from cvalues.core.backend import ModelSpec
+    from cvalues.core.requests import GenerationSettings
 
     red_team = None
     if target:

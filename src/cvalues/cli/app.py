@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from cvalues import __version__
-from cvalues.errors import CValuesError
+from cvalues.core.errors import CValuesError
 
 app = typer.Typer(
     name="cvalues",

@@ -14,10 +14,10 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from cvalues.errors import InputError
+from cvalues.core.errors import InputError
 
 if TYPE_CHECKING:
-    from cvalues.models.base import ModelSpec
+    from cvalues.core.backend import ModelSpec
 
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 

@@ -21,7 +21,7 @@ from cvalues.cli.common import (
     exit_if_failed,
     slug,
 )
-from cvalues.errors import InputError
+from cvalues.core.errors import InputError
 
 console = Console()
 
@@ -88,9 +88,9 @@ def generate(
             flag="--model",
         )
     from cvalues.cli.options import parse_field_mapping
+    from cvalues.core.backend import ModelSpec
+    from cvalues.core.requests import GenerationSettings
     from cvalues.data.prompt_sets import load_prompt_dataset
-    from cvalues.execute.requests import GenerationSettings
-    from cvalues.models.base import ModelSpec
     from cvalues.report.reply_terminal import print_generate_results
     from cvalues.tasks.generate import check_samples
     from cvalues.tasks.generate_runner import GenerateRunConfig, run_generate

@@ -22,7 +22,7 @@ from cvalues.cli.common import (
     exit_if_failed,
     slug,
 )
-from cvalues.errors import InputError
+from cvalues.core.errors import InputError
 
 if TYPE_CHECKING:
     from cvalues.tasks.judge_inputs import JudgeInput
@@ -91,7 +91,7 @@ def judge(
 ) -> None:
     """Judge replies: safety score, responsibility score, refusal rates (judging again sends nothing)."""
     from cvalues.cli.options import parse_field_mapping
-    from cvalues.models.base import ModelSpec
+    from cvalues.core.backend import ModelSpec
     from cvalues.report.reply_terminal import print_judge_results
     from cvalues.scoring.rubrics import load_rubric
     from cvalues.tasks.judge import judge_settings

@@ -112,7 +112,7 @@ def judge_eval(
 
     Safety: κ, F1 on unsafe, false-positive rate; scores: weighted κ, Spearman, MAE.
     """
-    from cvalues.tasks.judge_eval import export_task_annotations, human_labels_in_judge_run, run_judge_eval
+    from cvalues.annotate.judge_eval import export_task_annotations, human_labels_in_judge_run, run_judge_eval
 
     options: dict[str, Any] = {
         "kind": kind,

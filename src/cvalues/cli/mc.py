@@ -21,7 +21,7 @@ from cvalues.cli.common import (
     exit_if_failed,
     slug,
 )
-from cvalues.errors import InputError
+from cvalues.core.errors import InputError
 
 app = typer.Typer(
     help="Multi-choice evaluation: which of 回复1 / 回复2 is safer and more responsible.",
@@ -97,9 +97,9 @@ def mc(
             flag="--model",
         )
     from cvalues.cli.options import parse_field_mapping
+    from cvalues.core.backend import ModelSpec
+    from cvalues.core.requests import GenerationSettings
     from cvalues.data.resolve import load_mc_dataset
-    from cvalues.execute.requests import GenerationSettings
-    from cvalues.models.base import ModelSpec
     from cvalues.report.terminal import print_mc_results
     from cvalues.tasks.mc import BUILTIN_TEMPLATES, MODES, load_template
     from cvalues.tasks.mc_runner import MCRunConfig, run_mc

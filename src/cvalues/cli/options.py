@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cvalues.errors import InputError
+from cvalues.core.errors import InputError
 
 
 def parse_field_mapping(values: list[str] | None, flag: str = "--field") -> dict[str, str]:

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from cvalues.errors import InputError
+from cvalues.core.errors import InputError
 
 console = Console()
 
@@ -68,9 +68,9 @@ def compare(
     seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap (results are reproducible)."),
 ) -> None:
     """Paired comparison of two runs on the same items (McNemar for MC, paired bootstrap for scores)."""
+    from cvalues.core.files import write_json
     from cvalues.report.compare import compare_runs
     from cvalues.report.console_tables import print_comparison
-    from cvalues.report.files import write_json
     from cvalues.report.loading import load_run
 
     loaded = []

@@ -10,7 +10,7 @@ import codecs
 import hashlib
 from pathlib import Path
 
-from cvalues.errors import InputError
+from cvalues.core.errors import InputError
 
 # Tried in order. UTF-8 first: valid GB18030 bytes are rarely valid UTF-8, the reverse is common.
 DETECTED_ENCODINGS: tuple[str, ...] = ("utf-8", "gb18030")

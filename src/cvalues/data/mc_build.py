@@ -9,9 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from cvalues.core.errors import InputError
 from cvalues.data.items import LABELS, Label, Level, MCItem, pair_id_for
 from cvalues.data.readers import Row
-from cvalues.errors import InputError
 
 LEVELS: tuple[Level, Level] = ("safety", "responsibility")
 

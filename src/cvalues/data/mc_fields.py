@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
+from cvalues.core.errors import InputError
 from cvalues.data.items import Level, MCItem, pair_id_for
 from cvalues.data.mc_build import (
     IdClaims,
@@ -21,7 +22,6 @@ from cvalues.data.mc_build import (
     text_value,
 )
 from cvalues.data.readers import Row
-from cvalues.errors import InputError
 
 DIRECT_FIELDS = ("question", "reply1", "reply2", "label")
 PAIR_FIELDS = ("question", "better", "worse")

@@ -7,12 +7,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from cvalues.core.errors import DataIntegrityError, InputError
 from cvalues.data.encoding import read_bytes
 from cvalues.data.items import MCItem, pair_id_for
 from cvalues.data.mc_build import IdClaims, optional_text, parse_label, required_text, text_value
 from cvalues.data.readers import Row, rows_from_bytes
 from cvalues.data.sources import fetch_official, official_source, verify_bytes
-from cvalues.errors import DataIntegrityError, InputError
 
 PROMPTS_SOURCE = "cvalues-responsibility-prompts"
 _MOONSHOT_A = "\n\nA. "

@@ -14,11 +14,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from cvalues.core.errors import InputError
 from cvalues.data.items import Level, PromptItem
 from cvalues.data.mc_build import IdClaims, optional_text, parse_level, text_value
 from cvalues.data.prompt_published import parse_history
 from cvalues.data.readers import Row
-from cvalues.errors import InputError
 
 PROMPT_FIELD_NAMES: tuple[str, ...] = (
     "prompt",

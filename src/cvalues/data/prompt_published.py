@@ -13,11 +13,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from cvalues.core.errors import InputError
 from cvalues.data.items import PromptItem
 from cvalues.data.mc_build import IdClaims, optional_text, required_text, text_value
 from cvalues.data.mc_pairs import difficulty_from_name
 from cvalues.data.readers import Row
-from cvalues.errors import InputError
 
 SCENARIO_SEPARATOR = "/"
 

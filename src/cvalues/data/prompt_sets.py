@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+from cvalues.core.errors import DataIntegrityError, InputError
 from cvalues.data.encoding import decode_bytes, git_blob_sha1, read_bytes, sha256_bytes
 from cvalues.data.items import PromptItem
 from cvalues.data.prompt_fields import load_mapped_prompts, load_prompt_lines
@@ -45,7 +46,6 @@ from cvalues.data.prompt_published import (
 )
 from cvalues.data.readers import Row, TableFormat, rows_from_bytes, table_format_of
 from cvalues.data.sources import OFFICIAL_SOURCES, SOURCES_BY_NAME, fetch_official
-from cvalues.errors import DataIntegrityError, InputError
 
 PROMPT_SAMPLE_NAME = "sample"
 SHOULD_ANSWER_NAME = "should-answer-zh"

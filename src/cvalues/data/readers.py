@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from cvalues.core.errors import InputError
 from cvalues.data.encoding import decode_bytes, read_bytes
-from cvalues.errors import InputError
 
 TableFormat = Literal["jsonl", "json", "csv", "tsv", "xlsx"]
 TABLE_FORMATS: tuple[str, ...] = ("jsonl", "json", "csv", "tsv", "xlsx")

@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping
 from importlib import resources
 from pathlib import Path
 
+from cvalues.core.errors import InputError
 from cvalues.data.encoding import git_blob_sha1, read_bytes, sha256_bytes
 from cvalues.data.items import MCDataset, MCItem
 from cvalues.data.mc_fields import load_mapped_mc
@@ -13,7 +14,6 @@ from cvalues.data.mc_official import load_moonshot_mc, load_official_mc
 from cvalues.data.mc_pairs import COMPARISON_COLUMNS, JADE_COLUMNS, load_comparison_mc, load_jade_mc
 from cvalues.data.readers import Row, rows_from_bytes, table_format_of
 from cvalues.data.sources import OFFICIAL_SOURCES, SOURCES_BY_NAME, fetch_official
-from cvalues.errors import InputError
 
 SAMPLE_NAME = "sample"
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Literal
 
+from cvalues.core.errors import DataIntegrityError, InputError
 from cvalues.data.encoding import git_blob_sha1, sha256_bytes
-from cvalues.errors import DataIntegrityError, InputError
 
 log = logging.getLogger(__name__)
 

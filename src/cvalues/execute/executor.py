@@ -22,11 +22,11 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from cvalues.core.requests import GenerationSettings, ModelRequest, ModelResponse, request_hash
 from cvalues.execute.progress import progress_bar
-from cvalues.execute.requests import GenerationSettings, ModelRequest, ModelResponse, request_hash
 
 if TYPE_CHECKING:  # the store pulls in SQLAlchemy; importing requests stays light
-    from cvalues.models.base import Backend
+    from cvalues.core.backend import Backend
     from cvalues.store.store import Store
 
 # A failing backend can return a whole HTML error page; keep the stored message readable.

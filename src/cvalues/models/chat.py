@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from cvalues.execute.requests import GenerationSettings, ModelRequest
+from cvalues.core.requests import GenerationSettings, ModelRequest
 
 ChatMessage = dict[str, str]
 

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cvalues.errors import BackendError, InputError
-from cvalues.models.base import DTYPES, ModelSpec
+from cvalues.core.backend import DTYPES, ModelSpec
+from cvalues.core.errors import BackendError, InputError
 from cvalues.models.smollm2 import resolve_gguf_path
 
 log = logging.getLogger(__name__)

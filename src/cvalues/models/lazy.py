@@ -9,8 +9,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from cvalues.execute.requests import GenerationSettings, ModelRequest, ModelResponse
-from cvalues.models.base import Backend, ModelSpec
+from cvalues.core.backend import Backend, ModelSpec
+from cvalues.core.requests import GenerationSettings, ModelRequest, ModelResponse
 
 
 class LazyBackend:

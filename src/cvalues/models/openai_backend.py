@@ -33,9 +33,9 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from cvalues.errors import BackendError
-from cvalues.execute.requests import GenerationSettings, ModelRequest, ModelResponse
-from cvalues.models.base import ModelSpec
+from cvalues.core.backend import ModelSpec
+from cvalues.core.errors import BackendError
+from cvalues.core.requests import GenerationSettings, ModelRequest, ModelResponse
 from cvalues.models.chat import chat_messages
 from cvalues.models.logprob_walk import TokenLogprob, score_choices, token_bytes
 

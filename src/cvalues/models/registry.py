@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from cvalues.errors import BackendError
-from cvalues.models.base import Backend, ModelSpec
+from cvalues.core.backend import Backend, ModelSpec
+from cvalues.core.errors import BackendError
 
 
 @dataclass(frozen=True)

@@ -37,9 +37,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cvalues.errors import BackendError
-from cvalues.execute.requests import GenerationSettings, ModelRequest, ModelResponse
-from cvalues.models.base import ModelSpec
+from cvalues.core.backend import ModelSpec
+from cvalues.core.errors import BackendError
+from cvalues.core.requests import GenerationSettings, ModelRequest, ModelResponse
 from cvalues.models.chat import ChoiceTokens, chat_messages, plain_chat_prompt, tokenize_choices
 from cvalues.models.fast_attention import cvalues_attention
 from cvalues.models.greedy_decode import greedy_generate

@@ -16,9 +16,9 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from cvalues.errors import BackendError
-from cvalues.execute.requests import GenerationSettings, ModelRequest, ModelResponse
-from cvalues.models.base import ModelSpec
+from cvalues.core.backend import ModelSpec
+from cvalues.core.errors import BackendError
+from cvalues.core.requests import GenerationSettings, ModelRequest, ModelResponse
 from cvalues.models.chat import ChatMessage, chat_messages, tokenize_choices
 
 # The Jinja form of models.chat.plain_chat_prompt, for tokenizers without a chat template.

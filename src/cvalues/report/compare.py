@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from cvalues.errors import InputError
+from cvalues.core.errors import InputError
 from cvalues.report.loading import Run
 from cvalues.report.paired_stats import ALPHA, excludes_zero, mcnemar_exact, paired_cluster_bootstrap
 from cvalues.report.score_samples import item_scores

@@ -6,8 +6,8 @@ import csv
 import io
 from pathlib import Path
 
+from cvalues.core.files import _atomic_write, write_json
 from cvalues.report.build import Report
-from cvalues.report.files import _atomic_write, write_json
 from cvalues.report.html_report import render_html
 from cvalues.report.leaderboard import COLUMNS
 from cvalues.report.markdown_report import render_markdown

@@ -35,10 +35,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
+from cvalues.core.errors import InputError
+from cvalues.core.requests import Message
 from cvalues.data.encoding import decode_bytes, read_bytes, sha256_bytes
 from cvalues.data.items import DOMAINS
-from cvalues.errors import InputError
-from cvalues.execute.requests import Message
 from cvalues.scoring.judge_parsers import OUTPUT_PARSERS, JudgeVerdict, parse_judge_output
 from cvalues.scoring.rubric_template import MissingValue, TemplateError, render_template, template_names
 

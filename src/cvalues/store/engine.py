@@ -13,7 +13,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
-from cvalues.errors import InputError
+from cvalues.core.errors import InputError
 from cvalues.store.store import Store
 
 DB_ENV_VAR = "CVALUES_DB"

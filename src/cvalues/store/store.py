@@ -16,8 +16,8 @@ from sqlalchemy import Engine, Table, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
+from cvalues.core.requests import ModelRequest, ModelResponse
 from cvalues.data.items import MCItem, PairItem, PromptItem
-from cvalues.execute.requests import ModelRequest, ModelResponse
 from cvalues.store.tables import RUN_STATUSES, Dataset, Item, Judgment, Response, Run, RunItem, utcnow
 
 # Well below SQLite's historical limit of 999 bound variables per statement.

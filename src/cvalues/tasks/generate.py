@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from cvalues.core.errors import InputError
+from cvalues.core.requests import GenerationSettings, Message, ModelRequest, ModelResponse
 from cvalues.data.items import PromptItem
-from cvalues.errors import InputError
-from cvalues.execute.requests import GenerationSettings, Message, ModelRequest, ModelResponse
 from cvalues.models.chat import chat_messages
 from cvalues.scoring.refusal import classify_refusal
 from cvalues.tasks.run_support import RequestGroup, sample_seeds

@@ -14,17 +14,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cvalues import __version__
+from cvalues.core.backend import ModelSpec
+from cvalues.core.files import write_json, write_jsonl
+from cvalues.core.requests import GenerationSettings
 from cvalues.data.prompt_sets import PromptDataset
-from cvalues.execute.requests import GenerationSettings
-from cvalues.models.base import ModelSpec
 from cvalues.models.lazy import LazyBackend
-from cvalues.report.files import write_json, write_jsonl
 from cvalues.scoring.reply_metrics import compute_generate_metrics
 from cvalues.tasks.generate import reply_record, request_groups
 from cvalues.tasks.run_support import execution_summary, resolve_run, run_request_groups
 
 if TYPE_CHECKING:
-    from cvalues.models.base import Backend
+    from cvalues.core.backend import Backend
     from cvalues.store import Store
 
 RESULTS_SCHEMA_VERSION = 1

@@ -17,8 +17,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from cvalues.errors import InputError
-from cvalues.execute.requests import GenerationSettings, Message, ModelRequest, ModelResponse
+from cvalues.core.errors import InputError
+from cvalues.core.requests import GenerationSettings, Message, ModelRequest, ModelResponse
 from cvalues.scoring.judge_parsers import TIE, JudgeVerdict, aggregate_verdicts
 from cvalues.scoring.refusal import classify_refusal
 from cvalues.scoring.reply_metrics import FIRST, SECOND

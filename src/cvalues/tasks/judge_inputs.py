@@ -10,13 +10,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from cvalues.core.errors import InputError
+from cvalues.core.files import read_json
 from cvalues.data.encoding import read_bytes, sha256_bytes
 from cvalues.data.items import PromptItem
 from cvalues.data.prompt_fields import PROMPT_FIELD_NAMES, load_mapped_prompts
 from cvalues.data.prompt_published import parse_history
 from cvalues.data.readers import Row, rows_from_bytes, table_format_of
-from cvalues.errors import InputError
-from cvalues.report.files import read_json
 
 RESPONSE_FIELD_NAMES: tuple[str, ...] = ("response", "human_label")
 

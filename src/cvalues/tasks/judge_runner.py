@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cvalues import __version__
-from cvalues.execute.requests import GenerationSettings
-from cvalues.models.base import ModelSpec
+from cvalues.core.backend import ModelSpec
+from cvalues.core.files import write_json, write_jsonl
+from cvalues.core.requests import GenerationSettings
 from cvalues.models.lazy import LazyBackend
-from cvalues.report.files import write_json, write_jsonl
 from cvalues.scoring.judge_parsers import SCORE_KINDS
 from cvalues.scoring.reply_metrics import compute_judge_metrics
 from cvalues.scoring.rubrics import Rubric
@@ -26,7 +26,7 @@ from cvalues.tasks.judge_inputs import JudgeInput
 from cvalues.tasks.run_support import execution_summary, resolve_run, run_request_groups
 
 if TYPE_CHECKING:
-    from cvalues.models.base import Backend
+    from cvalues.core.backend import Backend
     from cvalues.store import JudgmentRow, Store
 
 RESULTS_SCHEMA_VERSION = 1

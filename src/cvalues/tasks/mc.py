@@ -13,9 +13,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
+from cvalues.core.errors import InputError
+from cvalues.core.requests import Message, ModelRequest, ModelResponse
 from cvalues.data.items import LABELS, MCItem
-from cvalues.errors import InputError
-from cvalues.execute.requests import Message, ModelRequest, ModelResponse
 from cvalues.scoring.mc_parser import parse_mc_answer
 from cvalues.scoring.metrics import ScoredSample
 

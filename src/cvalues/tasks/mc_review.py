@@ -15,9 +15,9 @@ from openpyxl import Workbook, load_workbook
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.worksheet.worksheet import Worksheet
 
+from cvalues.core.errors import InputError
+from cvalues.core.files import read_json, write_json, write_jsonl
 from cvalues.data.readers import read_rows
-from cvalues.errors import InputError
-from cvalues.report.files import read_json, write_json, write_jsonl
 from cvalues.scoring.metrics import compute_mc_metrics
 from cvalues.tasks.mc import scored_samples
 

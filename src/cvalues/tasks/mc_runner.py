@@ -16,13 +16,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cvalues import __version__
+from cvalues.core.backend import ModelSpec
+from cvalues.core.errors import InputError
+from cvalues.core.files import write_json, write_jsonl
+from cvalues.core.requests import GenerationSettings
 from cvalues.data.items import MCDataset, MCItem
-from cvalues.errors import InputError
 from cvalues.execute.executor import run_requests
-from cvalues.execute.requests import GenerationSettings
-from cvalues.models.base import ModelSpec
 from cvalues.models.lazy import LazyBackend
-from cvalues.report.files import write_json, write_jsonl
 from cvalues.scoring.metrics import compute_mc_metrics
 from cvalues.tasks.mc import (
     Mode,

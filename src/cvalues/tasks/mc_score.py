@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from cvalues import __version__
+from cvalues.core.errors import InputError
+from cvalues.core.files import write_json, write_jsonl
 from cvalues.data.items import LABELS, pair_id_for
 from cvalues.data.readers import read_rows
-from cvalues.errors import InputError
-from cvalues.report.files import write_json, write_jsonl
 from cvalues.scoring.mc_parser import parse_mc_answer
 from cvalues.scoring.metrics import compute_mc_metrics
 from cvalues.tasks.mc import scored_samples

@@ -11,13 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cvalues.errors import InputError
+from cvalues.core.errors import InputError
+from cvalues.core.requests import GenerationSettings, ModelRequest
 from cvalues.execute.executor import ExecutionResult, execute, run_interruptible
-from cvalues.execute.requests import GenerationSettings, ModelRequest
 from cvalues.tasks.mc_runner import _describe_changes, new_run_id
 
 if TYPE_CHECKING:
-    from cvalues.models.base import Backend
+    from cvalues.core.backend import Backend
     from cvalues.store import Store
 
 

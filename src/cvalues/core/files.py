@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from cvalues.errors import InputError
+from cvalues.core.errors import InputError
 
 
 def _atomic_write(path: Path, text: str) -> None:

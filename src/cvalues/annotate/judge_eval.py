@@ -29,9 +29,9 @@ from pathlib import Path
 from typing import Any
 
 from cvalues import __version__
+from cvalues.core.errors import InputError
+from cvalues.core.files import read_json, write_json
 from cvalues.data.readers import read_rows
-from cvalues.errors import InputError
-from cvalues.report.files import read_json, write_json
 from cvalues.scoring.human_metrics import RESPONSIBILITY, SAFETY, SCORE_MAX, SCORE_MIN, Annotation
 from cvalues.scoring.judge_parsers import CONTROVERSIAL, SAFE, UNSAFE
 from cvalues.scoring.judge_validation import validate_safety_judge, validate_score_judge

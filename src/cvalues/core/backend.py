@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol, runtime_checkable
 
-from cvalues.errors import InputError
-from cvalues.execute.requests import GenerationSettings, ModelRequest, ModelResponse
+from cvalues.core.errors import InputError
+from cvalues.core.requests import GenerationSettings, ModelRequest, ModelResponse
 
 Provider = Literal["openai", "hf", "gguf", "vllm"]
 PROVIDERS: tuple[Provider, ...] = ("openai", "hf", "gguf", "vllm")
