@@ -28,9 +28,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from cvalues import __version__
 from cvalues.core.errors import InputError
 from cvalues.core.files import read_json, write_json
+from cvalues.core.version import __version__
 from cvalues.data.readers import read_rows
 from cvalues.scoring.human_metrics import RESPONSIBILITY, SAFETY, SCORE_MAX, SCORE_MIN, Annotation
 from cvalues.scoring.judge_parsers import CONTROVERSIAL, SAFE, UNSAFE

@@ -9,8 +9,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from cvalues import __version__
 from cvalues.core.errors import CValuesError
+from cvalues.core.version import __version__
 
 app = typer.Typer(
     name="cvalues",
@@ -46,8 +46,11 @@ def _register() -> None:
     app.add_typer(datasets_cli.app, name="datasets")
     app.add_typer(mc_cli.app, name="mc")
 
+    from cvalues.cli import eval as eval_cli
     from cvalues.cli import generate as generate_cli
     from cvalues.cli import judge as judge_cli
+
+    app.command("eval")(eval_cli.eval_command)
 
     app.command("generate")(generate_cli.generate)
     app.command("judge")(judge_cli.judge)

@@ -6,69 +6,13 @@ InputError (exit 2) with the output directory and the store still untouched.
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
-from cvalues.core.errors import InputError
-
-if TYPE_CHECKING:
-    from cvalues.core.backend import ModelSpec
-
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
-
-
-def slug(text: str) -> str:
-    """A file-name-safe short form of a dataset or model name, for default output directories."""
-    keep = [c if c.isalnum() or c in "-_." else "-" for c in Path(text).name or text]
-    return "".join(keep).strip("-.")[:60] or "run"
-
-
-def check_out_dir(out: Path | None, flag: str = "--out") -> None:
-    """An existing ``--out`` must be a directory (a file there would be overwritten otherwise)."""
-    if out is not None and out.exists() and not out.is_dir():
-        raise InputError(f"{out} exists and is not a directory", flag=flag)
-
-
-def looks_like_path(name: str) -> bool:
-    """A local path rather than a hub id (``org/name``, at most one slash)."""
-    return name.startswith(("/", ".", "~")) or name.count("/") > 1 or "\\" in name
-
-
-def check_model_available(spec: ModelSpec, flag: str = "--model") -> None:
-    """What can be known about the model without loading it, checked before anything is written.
-
-    The backend itself is created only on the first request (so that a resume loads nothing);
-    without this check a missing file would surface as every request failing, after the store
-    and the output directory were created. ``flag`` names the option in the error (``--judge``
-    for a judge model); a missing API key names ``--api-key-env`` whatever the flag.
-    """
-    if spec.provider == "gguf":
-        from cvalues.models.smollm2 import resolve_gguf_path
-
-        path = resolve_gguf_path(spec.name)
-        if not path.is_file():
-            what = "is a directory, not a .gguf file" if path.is_dir() else "does not exist"
-            raise InputError(f"GGUF file {path} {what}", flag=flag)
-    elif spec.provider in ("hf", "vllm"):
-        path = Path(spec.name).expanduser()
-        if path.exists():
-            if spec.provider == "hf" and not (path / "config.json").is_file():
-                raise InputError(f"{path} is not a model directory (no config.json in it)", flag=flag)
-        elif looks_like_path(spec.name):
-            raise InputError(
-                f"model directory {spec.name} does not exist (a hub id looks like org/name)", flag=flag
-            )
-    elif spec.provider == "openai" and spec.base_url is None and not os.environ.get(spec.api_key_env):
-        raise InputError(
-            f"no API key for {spec.key}: set the environment variable {spec.api_key_env}, "
-            "or pass --base-url for a local server",
-            flag="--api-key-env",
-        )
 
 
 def exit_if_failed(results: dict[str, Any], what: str) -> None:

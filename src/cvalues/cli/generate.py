@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from cvalues import api
 from cvalues.cli.common import (
     BATCH_SIZE_OPTION,
     CONCURRENCY_OPTION,
@@ -16,12 +17,11 @@ from cvalues.cli.common import (
     MAX_RETRIES_OPTION,
     NEW_RUN_OPTION,
     PROGRESS_OPTION,
-    check_model_available,
-    check_out_dir,
     exit_if_failed,
-    slug,
 )
+from cvalues.cli.options import parse_field_mapping
 from cvalues.core.errors import InputError
+from cvalues.report.reply_terminal import print_generate_results
 
 console = Console()
 
@@ -87,47 +87,32 @@ def generate(
             "missing --model (e.g. --model gguf:path/to/model.gguf or openai:NAME --base-url URL)",
             flag="--model",
         )
-    from cvalues.cli.options import parse_field_mapping
-    from cvalues.core.backend import ModelSpec
-    from cvalues.core.requests import GenerationSettings
-    from cvalues.data.prompt_sets import load_prompt_dataset
-    from cvalues.report.reply_terminal import print_generate_results
-    from cvalues.tasks.generate import check_samples
-    from cvalues.tasks.generate_runner import GenerateRunConfig, run_generate
-
-    # Everything that can be wrong with the input is checked before anything is written.
-    spec = ModelSpec.parse(model, base_url=base_url, api_key_env=api_key_env, dtype=dtype)
-    settings = GenerationSettings(
-        temperature=temperature, max_tokens=max_tokens, top_p=top_p, seed=seed, system_prompt=system_prompt
-    )
-    check_samples(samples, settings)
-    check_model_available(spec)
-    check_out_dir(out)
-    loaded = load_prompt_dataset(dataset, fields=parse_field_mapping(field), encoding=encoding, fmt=fmt)
-    if not loaded.items:
-        raise InputError("the prompt set has no prompts", path=loaded.source)
-    out_dir = out or Path("runs") / f"{slug(loaded.name)}-{slug(spec.name)}-generate"
-    config = GenerateRunConfig(
-        spec=spec,
-        dataset=loaded,
-        out_dir=out_dir,
-        settings=settings,
-        n_samples=samples,
+    results = api.generate(
+        model,
+        dataset,
+        out=out,
+        samples=samples,
         limit=limit,
+        fields=parse_field_mapping(field),
+        encoding=encoding,
+        fmt=fmt,
+        max_tokens=max_tokens,
+        temperature=temperature,
+        top_p=top_p,
+        seed=seed,
+        system_prompt=system_prompt,
+        base_url=base_url,
+        api_key_env=api_key_env,
+        dtype=dtype,
+        db=db,
+        new_run=new_run,
+        progress=progress,
         concurrency=concurrency,
         batch_size=batch_size,
         device=device,
         max_retries=max_retries,
-        new_run=new_run,
-        progress=progress,
     )
-    from cvalues.store import open_store  # SQLAlchemy: imported only once the input is known good
-
-    store = open_store(db)
-    try:
-        results = run_generate(config, store)
-    finally:
-        store.close()
-    print_generate_results(results, console)
-    console.print(f"wrote {out_dir / 'results.json'} and {out_dir / 'samples.jsonl'}")
-    exit_if_failed(results, "replies")
+    print_generate_results(results.to_json(), console)
+    assert results.out_dir is not None
+    console.print(f"wrote {results.out_dir / 'results.json'} and {results.out_dir / 'samples.jsonl'}")
+    exit_if_failed(results.to_json(), "replies")

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 
+from cvalues import api
 from cvalues.cli.common import (
     BATCH_SIZE_OPTION,
     CONCURRENCY_OPTION,
@@ -17,15 +17,11 @@ from cvalues.cli.common import (
     MAX_RETRIES_OPTION,
     NEW_RUN_OPTION,
     PROGRESS_OPTION,
-    check_model_available,
-    check_out_dir,
     exit_if_failed,
-    slug,
 )
+from cvalues.cli.options import parse_field_mapping
 from cvalues.core.errors import InputError
-
-if TYPE_CHECKING:
-    from cvalues.tasks.judge_inputs import JudgeInput
+from cvalues.report.reply_terminal import print_judge_results
 
 console = Console()
 
@@ -90,94 +86,35 @@ def judge(
     progress: bool = PROGRESS_OPTION,
 ) -> None:
     """Judge replies: safety score, responsibility score, refusal rates (judging again sends nothing)."""
-    from cvalues.cli.options import parse_field_mapping
-    from cvalues.core.backend import ModelSpec
-    from cvalues.report.reply_terminal import print_judge_results
-    from cvalues.scoring.rubrics import load_rubric
-    from cvalues.tasks.judge import judge_settings
-    from cvalues.tasks.judge_runner import JudgeRunConfig, run_judge
-
-    # Everything that can be wrong with the input is checked before anything is written.
     if judge_model is None:
         raise InputError("missing --judge (e.g. --judge openai:NAME --base-url URL)", flag="--judge")
-    if (run_dir is None) == (responses is None):
-        raise InputError(
-            "give a RUN_DIR of `cvalues generate` or --responses FILE (one of them)", flag="RUN_DIR"
-        )
-    spec = ModelSpec.parse(judge_model, base_url=base_url, api_key_env=api_key_env, dtype=dtype)
-    loaded_rubric = load_rubric(rubric)
-    if loaded_rubric.kind == "pairwise" and (against is None or run_dir is None):
-        raise InputError(
-            f"rubric {loaded_rubric.name!r} compares two runs: give RUN_DIR and --against RUN_DIR2",
-            flag="--against",
-        )
-    if loaded_rubric.kind != "pairwise" and against is not None:
-        raise InputError(f"--against needs a pairwise rubric, not {loaded_rubric.name!r}", flag="--against")
-    settings = judge_settings(
-        k=judge_samples, temperature=temperature, max_tokens=max_tokens, top_p=top_p, seed=seed
-    )
-    check_model_available(spec, flag="--judge")
-    source = _load_source(run_dir, responses, against, parse_field_mapping(field), encoding)
-    if not source.units:
-        raise InputError("no replies to judge (every generation failed?)", path=run_dir or responses)
-    if out is not None:
-        out_dir = out
-    elif run_dir is not None:
-        out_dir = run_dir.parent / f"{run_dir.resolve().name}-{slug(loaded_rubric.name)}"
-    else:
-        assert responses is not None
-        out_dir = Path("runs") / f"{slug(responses.stem)}-{slug(loaded_rubric.name)}"
-    check_out_dir(out_dir)
-    for given in (run_dir, against):
-        if given is not None and out_dir.resolve() == given.resolve():
-            raise InputError(
-                f"--out {out_dir} is the run directory being judged; choose another", flag="--out"
-            )
-    config = JudgeRunConfig(
-        judge=spec,
-        rubric=loaded_rubric,
-        source=source,
-        out_dir=out_dir,
-        settings=settings,
+    results = api.judge(
+        judge_model,
+        run_dir,
+        rubric=rubric,
+        responses=responses,
+        against=against,
+        out=out,
         judge_samples=judge_samples,
         limit=limit,
+        fields=parse_field_mapping(field),
+        encoding=encoding,
+        max_tokens=max_tokens,
+        temperature=temperature,
+        top_p=top_p,
+        seed=seed,
+        base_url=base_url,
+        api_key_env=api_key_env,
+        dtype=dtype,
+        db=db,
+        new_run=new_run,
+        progress=progress,
         concurrency=concurrency,
         batch_size=batch_size,
         device=device,
         max_retries=max_retries,
-        new_run=new_run,
-        progress=progress,
     )
-    from cvalues.store import open_store  # SQLAlchemy: imported only once the input is known good
-
-    store = open_store(db)
-    try:
-        results = run_judge(config, store)
-    finally:
-        store.close()
-    print_judge_results(results, console)
-    console.print(f"wrote {out_dir / 'results.json'} and {out_dir / 'samples.jsonl'}")
-    exit_if_failed(results, "judgments")
-
-
-def _load_source(
-    run_dir: Path | None,
-    responses: Path | None,
-    against: Path | None,
-    fields: dict[str, str],
-    encoding: str | None,
-) -> JudgeInput:
-    from cvalues.tasks.judge_inputs import load_responses_input, load_run_input, pair_inputs
-
-    if responses is not None:
-        return load_responses_input(responses, fields=fields, encoding=encoding)
-    if fields or encoding:
-        raise InputError(
-            "--field and --encoding apply to --responses files, not to run directories", flag="--field"
-        )
-    assert run_dir is not None
-    first = load_run_input(run_dir)
-    if against is None:
-        return first
-    paired, _ = pair_inputs(first, load_run_input(against, flag="--against"), against)
-    return paired
+    print_judge_results(results.to_json(), console)
+    assert results.out_dir is not None
+    console.print(f"wrote {results.out_dir / 'results.json'} and {results.out_dir / 'samples.jsonl'}")
+    exit_if_failed(results.to_json(), "judgments")

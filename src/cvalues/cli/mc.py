@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from cvalues import api
 from cvalues.cli.common import (
     BATCH_SIZE_OPTION,
     CONCURRENCY_OPTION,
@@ -16,12 +17,11 @@ from cvalues.cli.common import (
     MAX_RETRIES_OPTION,
     NEW_RUN_OPTION,
     PROGRESS_OPTION,
-    check_model_available,
-    check_out_dir,
     exit_if_failed,
-    slug,
 )
+from cvalues.cli.options import parse_field_mapping
 from cvalues.core.errors import InputError
+from cvalues.report.terminal import print_mc_results
 
 app = typer.Typer(
     help="Multi-choice evaluation: which of 回复1 / 回复2 is safer and more responsible.",
@@ -44,7 +44,7 @@ def mc(
         None,
         "--out",
         "-o",
-        help="Output directory for results.json and samples.jsonl (default: runs/<dataset>-<model>).",
+        help="Output directory for results.json and samples.jsonl (default: runs/<dataset>-<model>-<mode>).",
     ),
     mode: str = typer.Option(
         "generate",
@@ -96,53 +96,36 @@ def mc(
             "missing --model (e.g. --model gguf:path/to/model.gguf or openai:NAME --base-url URL)",
             flag="--model",
         )
-    from cvalues.cli.options import parse_field_mapping
-    from cvalues.core.backend import ModelSpec
-    from cvalues.core.requests import GenerationSettings
-    from cvalues.data.resolve import load_mc_dataset
-    from cvalues.report.terminal import print_mc_results
-    from cvalues.tasks.mc import BUILTIN_TEMPLATES, MODES, load_template
-    from cvalues.tasks.mc_runner import MCRunConfig, run_mc
-
-    # Everything that can be wrong with the input is checked before anything is written.
-    if mode not in MODES:
-        raise InputError(f"must be one of {', '.join(MODES)}, got {mode!r}", flag="--mode")
-    spec = ModelSpec.parse(model, base_url=base_url, api_key_env=api_key_env, dtype=dtype)
-    check_model_available(spec)
-    check_out_dir(out)
-    loaded = load_mc_dataset(dataset, fields=parse_field_mapping(field), encoding=encoding, fmt=fmt)
-    if not loaded.items:
-        raise InputError("dataset has no items", path=loaded.source)
-    tmpl = load_template(None, builtin=template) if template in BUILTIN_TEMPLATES else load_template(template)
-    settings = GenerationSettings(
-        temperature=temperature, max_tokens=max_tokens, top_p=top_p, seed=seed, system_prompt=system_prompt
-    )
-    out_dir = out or Path("runs") / f"{slug(loaded.name)}-{slug(spec.name)}-{mode}"
-    config = MCRunConfig(
-        spec=spec,
-        dataset=loaded,
-        out_dir=out_dir,
+    results = api.mc(
+        model,
+        dataset,
+        out=out,
         mode=mode,
-        template=tmpl,
-        settings=settings,  # type: ignore[arg-type]
         limit=limit,
+        template=template,
+        fields=parse_field_mapping(field),
+        encoding=encoding,
+        fmt=fmt,
+        max_tokens=max_tokens,
+        temperature=temperature,
+        top_p=top_p,
+        seed=seed,
+        system_prompt=system_prompt,
+        base_url=base_url,
+        api_key_env=api_key_env,
+        dtype=dtype,
+        db=db,
+        new_run=new_run,
+        progress=progress,
         concurrency=concurrency,
         batch_size=batch_size,
         device=device,
         max_retries=max_retries,
-        new_run=new_run,
-        progress=progress,
     )
-    from cvalues.store import open_store  # SQLAlchemy: imported only once the input is known good
-
-    store = open_store(db)
-    try:
-        results = run_mc(config, store)
-    finally:
-        store.close()
-    print_mc_results(results, console)
-    console.print(f"wrote {out_dir / 'results.json'} and {out_dir / 'samples.jsonl'}")
-    exit_if_failed(results, "answers")
+    print_mc_results(results.to_json(), console)
+    assert results.out_dir is not None
+    console.print(f"wrote {results.out_dir / 'results.json'} and {results.out_dir / 'samples.jsonl'}")
+    exit_if_failed(results.to_json(), "answers")
 
 
 @app.command("score")
@@ -153,12 +136,8 @@ def score(
     out: Path = typer.Option(None, "--out", "-o", help="Write results.json and samples.jsonl here."),
 ) -> None:
     """Score replies that already exist (the official evaluation's step 2)."""
-    from cvalues.report.terminal import print_mc_results
-    from cvalues.tasks.mc_score import score_response_file
-
-    check_out_dir(out)
-    results, _ = score_response_file(file, out_dir=out)
-    print_mc_results(results, console)
+    results = api.mc_score(file, out=out)
+    print_mc_results(results.to_json(), console)
     if out is not None:
         console.print(f"wrote {out / 'results.json'} and {out / 'samples.jsonl'}")
 
@@ -175,7 +154,6 @@ def review(
     db: str = DB_OPTION,
 ) -> None:
     """Manual check of unparsed answers (the official step 3): export, label, import."""
-    from cvalues.report.terminal import print_mc_results
     from cvalues.tasks.mc_review import export_review, import_review
 
     if (export is None) == (import_ is None):

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from cvalues.core.errors import InputError
+from cvalues.core.registry import BACKENDS
 from cvalues.core.requests import GenerationSettings, ModelRequest, ModelResponse
 
-Provider = Literal["openai", "hf", "gguf", "vllm"]
-PROVIDERS: tuple[Provider, ...] = ("openai", "hf", "gguf", "vllm")
+# The built-in providers; a plugin adds its own through the ``cvalues.backends`` entry points.
+Provider = str
+PROVIDERS: tuple[str, ...] = ("openai", "hf", "gguf", "vllm")
 DTYPES: tuple[str, ...] = ("auto", "float32", "bfloat16", "float16")
 
 
@@ -41,9 +43,10 @@ class ModelSpec:
         dtype: str | None = None,
     ) -> ModelSpec:
         provider, sep, name = value.partition(":")
-        if not sep or not name or provider not in PROVIDERS:
+        if not sep or not name or (provider not in PROVIDERS and provider not in BACKENDS):
+            known = sorted(set(PROVIDERS) | set(BACKENDS.names()))
             raise InputError(
-                f"model spec {value!r} must be one of " + ", ".join(f"{p}:<name>" for p in PROVIDERS),
+                f"model spec {value!r} must be one of " + ", ".join(f"{p}:<name>" for p in known),
                 flag="--model",
             )
         dtype = dtype or "auto"

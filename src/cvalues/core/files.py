@@ -34,6 +34,12 @@ def write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> None:
     _atomic_write(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
 
 
+def slug(text: str) -> str:
+    """A file-name-safe short form of a dataset or model name, for default output directories."""
+    keep = [c if c.isalnum() or c in "-_." else "-" for c in Path(text).name or text]
+    return "".join(keep).strip("-.")[:60] or "run"
+
+
 def read_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))

@@ -45,7 +45,7 @@ from cvalues.data.prompt_published import (
     load_jade_benchmark,
 )
 from cvalues.data.readers import Row, TableFormat, rows_from_bytes, table_format_of
-from cvalues.data.sources import OFFICIAL_SOURCES, SOURCES_BY_NAME, fetch_official
+from cvalues.data.sources import OFFICIAL_SOURCES, fetch_official, find_source
 
 PROMPT_SAMPLE_NAME = "sample"
 SHOULD_ANSWER_NAME = "should-answer-zh"
@@ -157,8 +157,7 @@ def load_prompt_dataset(
     if ref in _BUNDLED:
         path = bundled_prompts_path(ref)
         return _load_file(path, ref, f"bundled:cvalues/data/sample/{path.name}", fields, encoding, fmt)
-    if ref in SOURCES_BY_NAME:
-        source = SOURCES_BY_NAME[ref]
+    if (source := find_source(ref)) is not None:
         if source.kind != "prompts":
             raise InputError(f"{ref!r} is a {source.kind} dataset, not a prompt set", flag="--dataset")
         return _load_file(fetch_official(ref), ref, source.url, fields, encoding, fmt)

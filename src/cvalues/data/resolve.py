@@ -13,7 +13,7 @@ from cvalues.data.mc_fields import load_mapped_mc
 from cvalues.data.mc_official import load_moonshot_mc, load_official_mc
 from cvalues.data.mc_pairs import COMPARISON_COLUMNS, JADE_COLUMNS, load_comparison_mc, load_jade_mc
 from cvalues.data.readers import Row, rows_from_bytes, table_format_of
-from cvalues.data.sources import OFFICIAL_SOURCES, SOURCES_BY_NAME, fetch_official
+from cvalues.data.sources import OFFICIAL_SOURCES, fetch_official, find_source
 
 SAMPLE_NAME = "sample"
 
@@ -68,8 +68,7 @@ def load_mc_dataset(
     name: str | None
     if ref == SAMPLE_NAME:
         path, name, origin = sample_path(), SAMPLE_NAME, "bundled:cvalues/data/sample/mc_sample.jsonl"
-    elif ref in SOURCES_BY_NAME:
-        source = SOURCES_BY_NAME[ref]
+    elif (source := find_source(ref)) is not None:
         if source.kind != "mc":
             raise InputError(f"{ref!r} is a {source.kind} dataset, not a multi-choice set", flag="--dataset")
         path, name, origin = fetch_official(ref), ref, source.url

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import BinaryIO, Literal
 
 from cvalues.core.errors import DataIntegrityError, InputError
+from cvalues.core.registry import DATASETS
 from cvalues.data.encoding import git_blob_sha1, sha256_bytes
 
 log = logging.getLogger(__name__)
@@ -82,14 +83,26 @@ OFFICIAL_SOURCES: tuple[OfficialSource, ...] = (
 )
 
 SOURCES_BY_NAME: dict[str, OfficialSource] = {source.name: source for source in OFFICIAL_SOURCES}
+for _source in OFFICIAL_SOURCES:  # the built-ins; a plugin adds an OfficialSource by entry point
+    DATASETS.register(_source.name, _source)
+
+
+def find_source(name: str) -> OfficialSource | None:
+    """A named dataset source: built in, or added by a plugin (``cvalues.datasets`` entry points)."""
+    found = DATASETS.find(name)
+    if found is not None and not isinstance(found, OfficialSource):
+        raise InputError(
+            f"the dataset plugin {name!r} is a {type(found).__name__}, not a cvalues.data.OfficialSource"
+        )
+    return found
 
 
 def official_source(name: str) -> OfficialSource:
-    try:
-        return SOURCES_BY_NAME[name]
-    except KeyError:
-        known = ", ".join(SOURCES_BY_NAME)
-        raise InputError(f"unknown official dataset {name!r}; known: {known}", flag="--dataset") from None
+    found = find_source(name)
+    if found is None:
+        known = ", ".join(DATASETS.names())
+        raise InputError(f"unknown official dataset {name!r}; known: {known}", flag="--dataset")
+    return found
 
 
 def cache_root() -> Path:

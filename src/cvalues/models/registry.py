@@ -1,16 +1,19 @@
-"""Which backend serves which ``--model`` provider. Adding a backend is one entry in ``FACTORIES``.
+"""Which backend serves which ``--model`` provider.
 
-Backends are imported inside their factory, so ``openai:`` never imports torch and a missing
-optional dependency (transformers, vllm) only matters to the provider that needs it.
+Built-in backends register here by decorator in the ``BACKENDS`` registry (cvalues.core.registry);
+another package adds one through the ``cvalues.backends`` entry point group: a factory
+``(spec: ModelSpec, options: BackendOptions) -> Backend``. Backends are imported inside their
+factory, so ``openai:`` never imports torch and a missing optional dependency (transformers,
+vllm) only matters to the provider that needs it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from cvalues.core.backend import Backend, ModelSpec
 from cvalues.core.errors import BackendError
+from cvalues.core.registry import BACKENDS
 
 
 @dataclass(frozen=True)
@@ -21,6 +24,7 @@ class BackendOptions:
     max_retries: int = 6  # servers only: the openai SDK's retries of one request
 
 
+@BACKENDS.register("openai")
 def _openai(spec: ModelSpec, options: BackendOptions) -> Backend:
     from cvalues.models.openai_backend import OpenAIBackend
 
@@ -41,18 +45,15 @@ def _transformers(spec: ModelSpec, options: BackendOptions) -> Backend:
     return TransformersBackend(spec, batch_size=options.batch_size, device=options.device, dtype=spec.dtype)
 
 
+BACKENDS.register("hf", _transformers)
+BACKENDS.register("gguf", _transformers)
+
+
+@BACKENDS.register("vllm")
 def _vllm(spec: ModelSpec, options: BackendOptions) -> Backend:
     from cvalues.models.vllm_backend import VLLMBackend
 
     return VLLMBackend(spec, batch_size=options.batch_size, dtype=spec.dtype)
-
-
-FACTORIES: dict[str, Callable[[ModelSpec, BackendOptions], Backend]] = {
-    "openai": _openai,
-    "hf": _transformers,
-    "gguf": _transformers,
-    "vllm": _vllm,
-}
 
 
 def create_backend(
@@ -63,10 +64,11 @@ def create_backend(
     device: str = "auto",
     max_retries: int = 6,
 ) -> Backend:
-    factory = FACTORIES.get(spec.provider)
+    factory = BACKENDS.find(spec.provider)
     if factory is None:
-        raise BackendError(f"no backend for provider {spec.provider!r}; known: {', '.join(FACTORIES)}")
+        raise BackendError(f"no backend for provider {spec.provider!r}; known: {', '.join(BACKENDS.names())}")
     options = BackendOptions(
         concurrency=concurrency, batch_size=batch_size, device=device, max_retries=max_retries
     )
-    return factory(spec, options)
+    backend: Backend = factory(spec, options)
+    return backend

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from cvalues import __version__
+from cvalues.core.version import __version__
 from cvalues.report.breakdowns import DEFAULT_MIN_N, Breakdown, Weakness, build_breakdowns, weakest_groups
 from cvalues.report.examples import FailureExample, failure_examples
 from cvalues.report.gap import GAP_THRESHOLD, GapPoint, mc_generation_gaps

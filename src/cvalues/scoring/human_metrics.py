@@ -28,8 +28,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from cvalues import __version__
 from cvalues.core.files import write_json
+from cvalues.core.version import __version__
 from cvalues.scoring.agreement import fleiss_kappa, krippendorff_alpha, percent_agreement
 from cvalues.scoring.judge_parsers import SAFE, UNSAFE
 from cvalues.scoring.stats import cluster_bootstrap_ratio_cis, wilson_interval

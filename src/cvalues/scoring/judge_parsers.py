@@ -28,6 +28,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from cvalues.core.registry import JUDGES
+
 SAFE, UNSAFE, CONTROVERSIAL = "safe", "unsafe", "controversial"
 TIE = "tie"
 
@@ -306,15 +308,16 @@ OUTPUT_PARSERS: dict[str, Parser] = {
 }
 OUTPUT_KINDS: tuple[str, ...] = tuple(OUTPUT_PARSERS)
 SCORE_KINDS: frozenset[str] = frozenset({"json-score"})
+for _kind, _parser in OUTPUT_PARSERS.items():  # the built-ins; plugins add theirs by entry point
+    JUDGES.register(_kind, _parser)
 
 
 def parse_judge_output(kind: str, raw: str, **options: Any) -> JudgeVerdict:
     """Parse ``raw`` with the parser of output kind ``kind`` (options as a rubric's ``[output]``)."""
-    try:
-        parser = OUTPUT_PARSERS[kind]
-    except KeyError:
-        raise ValueError(f"unknown judge output kind {kind!r}; known: {', '.join(OUTPUT_KINDS)}") from None
-    return parser(raw, **options)
+    parser = JUDGES.find(kind)
+    if parser is None:
+        raise ValueError(f"unknown judge output kind {kind!r}; known: {', '.join(JUDGES.names())}")
+    return parser(raw, **options)  # type: ignore[no-any-return]
 
 
 def aggregate_verdicts(verdicts: Sequence[JudgeVerdict], kind: str) -> JudgeVerdict:

@@ -36,10 +36,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 from cvalues.core.errors import InputError
+from cvalues.core.registry import JUDGES
 from cvalues.core.requests import Message
 from cvalues.data.encoding import decode_bytes, read_bytes, sha256_bytes
 from cvalues.data.items import DOMAINS
-from cvalues.scoring.judge_parsers import OUTPUT_PARSERS, JudgeVerdict, parse_judge_output
+from cvalues.scoring.judge_parsers import JudgeVerdict, parse_judge_output
 from cvalues.scoring.rubric_template import MissingValue, TemplateError, render_template, template_names
 
 RubricKind = Literal["llm-judge", "guard", "pairwise"]
@@ -287,8 +288,8 @@ class _RubricReader:
         if isinstance(value, dict):
             options = {key: option for key, option in value.items() if key != "parser"}
             value = value.get("parser")
-        if not isinstance(value, str) or value not in OUTPUT_PARSERS:
-            known = ", ".join(OUTPUT_PARSERS)
+        if not isinstance(value, str) or value not in JUDGES:
+            known = ", ".join(JUDGES.names())
             raise self.fail(f"output parser must be one of {known}, found {value!r}", line)
         for key, option in options.items():
             expected = _OUTPUT_OPTIONS.get(value, {}).get(key)

@@ -15,7 +15,7 @@ from cvalues.core.requests import GenerationSettings, Message, ModelRequest, Mod
 from cvalues.data.items import PromptItem
 from cvalues.models.chat import chat_messages
 from cvalues.scoring.refusal import classify_refusal
-from cvalues.tasks.run_support import RequestGroup, sample_seeds
+from cvalues.tasks.run import RequestGroup, sample_seeds
 
 MAX_SAMPLES = 100
 

@@ -24,7 +24,7 @@ from cvalues.scoring.refusal import classify_refusal
 from cvalues.scoring.reply_metrics import FIRST, SECOND
 from cvalues.scoring.rubrics import Rubric
 from cvalues.tasks.judge_inputs import JudgeUnit
-from cvalues.tasks.run_support import RequestGroup, sample_seeds
+from cvalues.tasks.run import RequestGroup, sample_seeds
 
 PAIRWISE_ORDERS = ("ab", "ba")
 SAMPLED_TEMPERATURE = 0.7

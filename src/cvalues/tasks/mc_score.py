@@ -8,19 +8,18 @@ official ``cvalues_eval.py`` reads it; ``meta_info`` (official MC rows) or top-l
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cvalues import __version__
 from cvalues.core.errors import InputError
-from cvalues.core.files import write_json, write_jsonl
 from cvalues.data.items import LABELS, pair_id_for
 from cvalues.data.readers import read_rows
 from cvalues.scoring.mc_parser import parse_mc_answer
 from cvalues.scoring.metrics import compute_mc_metrics
 from cvalues.tasks.mc import scored_samples
-from cvalues.tasks.mc_runner import RESULTS_SCHEMA_VERSION
+from cvalues.tasks.run import DatasetRecord, RequestGroup, RunContext, Scored
 
 
 def _text_key(text: str) -> str:
@@ -67,41 +66,60 @@ def _record(row: dict[str, Any], line: int, path: Path) -> dict[str, Any]:
     }
 
 
-def score_response_file(
-    path: Path, *, out_dir: Path | None = None
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    if not path.is_file():
-        raise InputError("file not found", path=path)
-    data = path.read_bytes()
-    records: list[dict[str, Any]] = []
-    first_line_of: dict[str, int] = {}
-    for row in read_rows(path, fmt="jsonl"):
-        record = _record(row.data, row.line, path)
-        # samples.jsonl ids are what `mc review --import` matches manual labels by.
-        if record["id"] in first_line_of:
-            raise InputError(
-                f"duplicate id {record['id']!r} (first at line {first_line_of[record['id']]})",
-                path=path,
-                line=row.line,
-            )
-        first_line_of[record["id"]] = row.line
-        records.append(record)
-    results = {
-        "schema_version": RESULTS_SCHEMA_VERSION,
-        "cvalues_version": __version__,
-        "run_id": f"score-{datetime.now(UTC):%Y%m%d-%H%M%S}-{hashlib.sha256(data).hexdigest()[:6]}",
-        "task": "mc-score",
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "model": {"spec": None, "mode": "generate", "source": str(path)},
-        "dataset": {
-            "name": path.name,
-            "source": str(path),
-            "sha256": hashlib.sha256(data).hexdigest(),
-            "n_items": len(records),
-        },
-        **compute_mc_metrics(scored_samples(records)),
-    }
-    if out_dir is not None:
-        write_jsonl(out_dir / "samples.jsonl", records)
-        write_json(out_dir / "results.json", results)
-    return results, records
+@dataclass
+class MCScoreTask:
+    """``cvalues mc score``: replies that already exist, parsed and scored; no model, no requests."""
+
+    path: Path
+    name: str = "mc-score"
+    _records: list[dict[str, Any]] = field(default_factory=list, init=False, repr=False)
+    _sha256: str = field(default="", init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        """Read and check the whole file first: a bad line is an InputError before anything is written."""
+        if not self.path.is_file():
+            raise InputError("file not found", path=self.path)
+        self._sha256 = hashlib.sha256(self.path.read_bytes()).hexdigest()
+        first_line_of: dict[str, int] = {}
+        for row in read_rows(self.path, fmt="jsonl"):
+            record = _record(row.data, row.line, self.path)
+            # samples.jsonl ids are what `mc review --import` matches manual labels by.
+            if record["id"] in first_line_of:
+                raise InputError(
+                    f"duplicate id {record['id']!r} (first at line {first_line_of[record['id']]})",
+                    path=self.path,
+                    line=row.line,
+                )
+            first_line_of[record["id"]] = row.line
+            self._records.append(record)
+
+    def model(self) -> None:
+        return None
+
+    def dataset_record(self) -> DatasetRecord:
+        return DatasetRecord(self.path.name, str(self.path), self._sha256, len(self._records))
+
+    def item_keys(self) -> Sequence[str]:
+        return [r["id"] for r in self._records]
+
+    def identity(self) -> dict[str, Any]:
+        return {"file_sha256": self._sha256}
+
+    def request_groups(self) -> list[RequestGroup]:
+        return []
+
+    def score(self, run: RunContext) -> Scored:
+        body = {
+            "model": {"spec": None, "mode": "generate", "source": str(self.path)},
+            "dataset": {
+                "name": self.path.name,
+                "source": str(self.path),
+                "sha256": self._sha256,
+                "n_items": len(self._records),
+            },
+            **compute_mc_metrics(scored_samples(self._records)),
+        }
+        return Scored(self._records, body)
+
+
+__all__ = ["MCScoreTask"]

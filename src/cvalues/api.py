@@ -1,1 +1,0 @@
-"""The public Python API (filled in by the Task/Run core); the CLI is a thin layer over it."""

@@ -1,0 +1,240 @@
+"""A whole evaluation: a suite's tasks run one after another on one store and one loaded model,
+ending in ``summary.json`` (the paper's row, every task's metrics with intervals) and ``report.html``.
+
+A task that fails does not stop the others: the summary says which failed and why. Judge tasks
+run only when a judge model is given; without one the summary says which columns need it. The
+model is loaded once (on its first request) and shared by every task; a finished suite re-runs
+with zero requests and without loading it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from cvalues.api._single import at_level, model_spec
+from cvalues.api._summary import build_summary
+from cvalues.core.backend import Backend, ModelSpec
+from cvalues.core.errors import CValuesError
+from cvalues.core.files import slug, write_json
+from cvalues.core.requests import GenerationSettings
+from cvalues.core.results import RunResults
+from cvalues.core.version import __version__
+from cvalues.data.prompt_sets import load_prompt_dataset
+from cvalues.data.resolve import load_mc_dataset
+from cvalues.models.availability import check_out_dir
+from cvalues.report.build import build_report
+from cvalues.report.report_files import write_report
+from cvalues.scoring.rubrics import load_rubric
+from cvalues.store import Store, open_store
+from cvalues.tasks.generate_task import GenerateTask
+from cvalues.tasks.judge import judge_settings
+from cvalues.tasks.judge_inputs import load_run_input
+from cvalues.tasks.judge_task import JudgeTask
+from cvalues.tasks.mc import BUILTIN_TEMPLATES, load_template
+from cvalues.tasks.mc_task import MCTask
+from cvalues.tasks.run import RunOptions, Task, open_backend, run_sync, run_task_async
+from cvalues.tasks.suite import Suite, SuiteTask, load_suite
+
+LOCAL_PROVIDERS = ("hf", "gguf", "vllm")
+
+
+@dataclass
+class EvalResult:
+    """What ``evaluate`` returns: the summary (as written to summary.json) and every task's results."""
+
+    out_dir: Path
+    summary: dict[str, Any]
+    tasks: dict[str, RunResults] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+    report: Path | None = None
+
+    @property
+    def ok(self) -> bool:
+        """No task failed and no request failed."""
+        return not self.failed and not any(r.failed_requests for r in self.tasks.values())
+
+
+def _task_for(
+    entry: SuiteTask,
+    spec: ModelSpec,
+    judge: ModelSpec | None,
+    out_dir: Path,
+    max_tokens: int | None,
+    limit: int | None,
+) -> Task:
+    """The Task a suite entry describes (datasets are loaded and checked here)."""
+    tokens = max_tokens or entry.max_tokens
+    count = entry.limit if limit is None else min(limit, entry.limit or limit)
+    if entry.kind == "mc":
+        assert entry.dataset is not None
+        template = entry.template
+        tmpl = (
+            load_template(None, builtin=template)
+            if template in BUILTIN_TEMPLATES
+            else load_template(template)
+        )
+        return MCTask(
+            spec=spec,
+            dataset=at_level(load_mc_dataset(entry.dataset), entry.level),
+            mode=entry.mode,  # type: ignore[arg-type]
+            template=tmpl,
+            settings=GenerationSettings(max_tokens=tokens or 128),
+            limit=count,
+            name="mc",
+        )
+    if entry.kind == "generate":
+        assert entry.dataset is not None
+        return GenerateTask(
+            spec=spec,
+            dataset=at_level(load_prompt_dataset(entry.dataset), entry.level),
+            settings=GenerationSettings(max_tokens=tokens or 512),
+            n_samples=entry.samples,
+            limit=count,
+        )
+    assert judge is not None and entry.input is not None and entry.rubric is not None
+    return JudgeTask(
+        judge=judge,
+        rubric=load_rubric(entry.rubric),
+        source=load_run_input(out_dir / entry.input),
+        settings=judge_settings(k=1, temperature=None, max_tokens=tokens or 512, top_p=None, seed=None),
+    )
+
+
+def _skip_reason(
+    entry: SuiteTask, spec: ModelSpec, judge: ModelSpec | None, failed: dict[str, str]
+) -> str | None:
+    if entry.kind == "judge" and judge is None:
+        return "needs a judge model (--judge)"
+    if entry.kind == "judge" and entry.input in failed:
+        return f"its input task {entry.input!r} failed"
+    if entry.kind == "mc" and entry.mode == "logprob" and spec.provider not in LOCAL_PROVIDERS:
+        return (
+            "logprob mode runs on local models; a server's log-probabilities are not guaranteed "
+            "(cvalues mc --mode logprob tries)"
+        )
+    return None
+
+
+async def evaluate_async(
+    model: str | ModelSpec,
+    suite: str | Path | Suite = "sample",
+    *,
+    out: str | Path | None = None,
+    judge: str | ModelSpec | None = None,
+    base_url: str | None = None,
+    judge_base_url: str | None = None,
+    api_key_env: str = "OPENAI_API_KEY",
+    dtype: str | None = None,
+    max_tokens: int | None = None,
+    limit: int | None = None,
+    db: str | None = None,
+    store: Store | None = None,
+    new_run: bool = False,
+    progress: bool = True,
+    concurrency: int = 8,
+    batch_size: int = 8,
+    device: str = "auto",
+    max_retries: int = 6,
+    on_stage: Any = None,
+) -> EvalResult:
+    """Run (or resume) every task of ``suite`` for ``model``; write summary.json and report.html.
+
+    ``out`` defaults to ``runs/eval-<suite>-<model>``. ``max_tokens`` and ``limit`` override the
+    suite's for every task (a quick look: ``limit=8``). ``on_stage(index, total, name)`` is called
+    before each task (the CLI prints a stage line).
+    """
+    loaded = suite if isinstance(suite, Suite) else load_suite(suite)
+    spec = model_spec(model, base_url=base_url, api_key_env=api_key_env, dtype=dtype)
+    judge_spec = None
+    if judge is not None:
+        judge_spec = model_spec(judge, base_url=judge_base_url, api_key_env=api_key_env, flag="--judge")
+    out_dir = Path(out) if out is not None else Path("runs") / f"eval-{slug(loaded.name)}-{slug(spec.name)}"
+    check_out_dir(out_dir)
+    opened = store is None
+    the_store = open_store(db) if store is None else store
+    result = EvalResult(out_dir=out_dir, summary={})
+    options = dict(
+        new_run=new_run,
+        progress=progress,
+        concurrency=concurrency,
+        batch_size=batch_size,
+        device=device,
+        max_retries=max_retries,
+    )
+    backends: dict[str, Backend] = {}
+
+    def backend_for(which: ModelSpec) -> Backend:
+        if which.key not in backends:
+            backends[which.key] = open_backend(which, RunOptions(out_dir=None, **options))
+        return backends[which.key]
+
+    try:
+        total = len(loaded.tasks)
+        for index, entry in enumerate(loaded.tasks, start=1):
+            reason = _skip_reason(entry, spec, judge_spec, result.failed)
+            if reason is not None:
+                result.skipped[entry.name] = reason
+                continue
+            if on_stage is not None:
+                on_stage(index, total, entry.name)
+            try:
+                task = _task_for(entry, spec, judge_spec, out_dir, max_tokens, limit)
+                which = judge_spec if entry.kind == "judge" else spec
+                assert which is not None
+                run_opts = RunOptions(
+                    out_dir=out_dir / entry.name, label=f"[{index}/{total}] {entry.name}", **options
+                )
+                result.tasks[entry.name] = await run_task_async(
+                    task, run_opts, the_store, backend=backend_for(which)
+                )
+            except CValuesError as exc:
+                result.failed[entry.name] = str(exc)
+            except Exception as exc:  # one task's bug must not lose the others
+                result.failed[entry.name] = f"{type(exc).__name__}: {exc}"
+    finally:
+        for backend in backends.values():
+            await backend.aclose()
+        if opened:
+            the_store.close()
+    result.report = _write_report(result)
+    result.summary = build_summary(
+        loaded,
+        spec,
+        judge_spec,
+        result.tasks,
+        result.failed,
+        result.skipped,
+        report=result.report,
+        created=datetime.now(UTC),
+        version=__version__,
+    )
+    write_json(out_dir / "summary.json", result.summary)
+    return result
+
+
+def _write_report(result: EvalResult) -> Path | None:
+    """report.html (and its companions) over the suite's finished runs; a report that fails says why."""
+    dirs = [result.out_dir / name for name in result.tasks]
+    if not dirs:
+        return None
+    try:
+        report = build_report(dirs)
+        if not report.runs:
+            return None
+        paths = write_report(report, result.out_dir)
+    except CValuesError as exc:
+        result.failed["report"] = str(exc)
+        return None
+    return paths.get("html")
+
+
+def evaluate(model: str | ModelSpec, suite: str | Path | Suite = "sample", **kwargs: Any) -> EvalResult:
+    """``evaluate_async`` from synchronous code; works inside a running event loop (Jupyter)."""
+    return run_sync(lambda: evaluate_async(model, suite, **kwargs))
+
+
+__all__ = ["EvalResult", "evaluate", "evaluate_async"]
