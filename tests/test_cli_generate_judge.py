@@ -23,10 +23,11 @@ from cvalues.data.prompt_sets import load_prompt_dataset
 from cvalues.scoring.reply_metrics import compute_generate_metrics, compute_judge_metrics
 from cvalues.scoring.rubrics import load_rubric
 from cvalues.store import Store, open_store
-from cvalues.tasks.generate_runner import GenerateRunConfig, run_generate
+from cvalues.tasks.generate_task import GenerateTask
 from cvalues.tasks.judge import judge_settings
 from cvalues.tasks.judge_inputs import load_run_input
-from cvalues.tasks.judge_runner import JudgeRunConfig, run_judge
+from cvalues.tasks.judge_task import JudgeTask
+from cvalues.tasks.run import RunOptions, run_task
 from data_support import JADE_HARD_FILE, SHARED_DATA
 
 pytestmark = pytest.mark.model
@@ -126,17 +127,15 @@ def _judge_here(
 ) -> Path:
     """The judge run of `cvalues judge`, in this process with the already loaded model (no start-up)."""
     settings = judge_settings(k=k, temperature=None, max_tokens=max_tokens, top_p=None, seed=None)
-    config = JudgeRunConfig(
+    task = JudgeTask(
         judge=backend.spec,
         rubric=load_rubric(rubric),
         source=load_run_input(run),
-        out_dir=out,
         settings=settings,
         judge_samples=k,
         limit=limit,
-        progress=False,
     )
-    run_judge(config, store, backend=backend)
+    run_task(task, RunOptions(out_dir=out, progress=False), store, backend=backend)
     return out
 
 
@@ -357,15 +356,12 @@ def test_every_published_format_generates_as_its_authors_ship_it(
     for relative, fmt in FORMATS:
         dataset = load_prompt_dataset(str(SHARED_DATA / relative))
         out = base / f"format-{fmt}"
-        config = GenerateRunConfig(
-            spec=smollm2_backend.spec,
-            dataset=dataset,
-            out_dir=out,
-            settings=GenerationSettings(max_tokens=6),
-            limit=2,
-            progress=False,
+        task = GenerateTask(
+            spec=smollm2_backend.spec, dataset=dataset, settings=GenerationSettings(max_tokens=6), limit=2
         )
-        results = run_generate(config, store, backend=smollm2_backend)
+        results = run_task(
+            task, RunOptions(out_dir=out, progress=False), store, backend=smollm2_backend
+        ).to_json()
         samples = read_samples(out)
         assert results["dataset"]["format"] == fmt and results["dataset"]["sha256"] == dataset.sha256, fmt
         assert results["dataset"]["n_items_in_dataset"] == dataset.n_items and len(samples) == 2, fmt

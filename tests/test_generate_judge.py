@@ -21,9 +21,10 @@ from cvalues.data.prompt_sets import load_prompt_dataset
 from cvalues.scoring.reply_metrics import compute_generate_metrics, compute_judge_metrics, score_bin
 from cvalues.scoring.rubrics import load_rubric
 from cvalues.store import JudgmentRow, Store, open_store
-from cvalues.tasks.generate_runner import GenerateRunConfig, run_generate
+from cvalues.tasks.generate_task import GenerateTask
 from cvalues.tasks.judge_inputs import load_responses_input, load_run_input, pair_inputs
-from cvalues.tasks.judge_runner import JudgeRunConfig, run_judge
+from cvalues.tasks.judge_task import JudgeTask
+from cvalues.tasks.run import RunOptions, run_task
 
 Reply = Callable[[ModelRequest, GenerationSettings], str | None]
 
@@ -114,14 +115,10 @@ def _generate(
     **options: Any,
 ) -> tuple[dict[str, Any], ScriptedBackend]:
     backend = ScriptedBackend(name, reply or (lambda request, _: REPLIES[_prompt_id(request)]))
-    config = GenerateRunConfig(
-        spec=backend.spec,
-        dataset=load_prompt_dataset(str(prompts_file)),
-        out_dir=out,
-        progress=False,
-        **options,
-    )
-    return run_generate(config, store, backend=backend), backend
+    new_run = options.pop("new_run", False)
+    task = GenerateTask(spec=backend.spec, dataset=load_prompt_dataset(str(prompts_file)), **options)
+    run = RunOptions(out_dir=out, progress=False, new_run=new_run)
+    return run_task(task, run, store, backend=backend).to_json(), backend
 
 
 @pytest.fixture
@@ -148,16 +145,10 @@ def _judge(
     if against is not None:
         source, _ = pair_inputs(source, load_run_input(against), against)
     settings = judge_settings(k=k, temperature=None, max_tokens=64, top_p=None, seed=None)
-    config = JudgeRunConfig(
-        judge=backend.spec,
-        rubric=load_rubric(rubric),
-        source=source,
-        out_dir=out,
-        settings=settings,
-        judge_samples=k,
-        progress=False,
+    task = JudgeTask(
+        judge=backend.spec, rubric=load_rubric(rubric), source=source, settings=settings, judge_samples=k
     )
-    return run_judge(config, store, backend=backend), backend
+    return run_task(task, RunOptions(out_dir=out, progress=False), store, backend=backend).to_json(), backend
 
 
 def _recomputes(out: Path) -> list[dict[str, Any]]:
@@ -249,8 +240,10 @@ def test_mc_results_count_the_authors_prompts_among_the_evaluated_items_only() -
     """``prompts_from_dataset`` is a count over the items a run asked about, like every count in
     results.json: with ``--limit 2`` it cannot be 2 when only one of those two carries a prompt."""
     from cvalues.data.items import MCDataset, MCItem
+    from cvalues.execute.executor import ExecutionResult
     from cvalues.tasks.mc import load_template
-    from cvalues.tasks.mc_runner import MCRunConfig, assemble_results, evaluated_items
+    from cvalues.tasks.mc_task import MCTask
+    from cvalues.tasks.run import RunContext
 
     items = [
         MCItem(str(n), "问题", "回复甲", "回复乙", "回复1", prompt="作者的提示" if n in (0, 3) else None)
@@ -259,12 +252,12 @@ def test_mc_results_count_the_authors_prompts_among_the_evaluated_items_only() -
     dataset = MCDataset("mc", "mc.jsonl", "0" * 64, items)
 
     def counted(limit: int | None) -> int:
-        config = MCRunConfig(
-            ModelSpec("openai", "m"), dataset, Path("out"), template=load_template(), limit=limit
-        )
-        assert len(evaluated_items(config)) == (limit or 4)
-        results = assemble_results(run_id="mc-1", config=config, records=[], execution={})
-        return results["model"]["prompts_from_dataset"]
+        task = MCTask(ModelSpec("openai", "m"), dataset, template=load_template(), limit=limit)
+        assert len(task.items()) == (limit or 4)
+        n = len(task.items())
+        answered = ExecutionResult([ModelResponse(text="回复1")] * n, ["h"] * n, 0, n, 0, 0, 0.0)
+        scored = task.score(RunContext(run_id="mc-1", store=None, executions=[answered]))
+        return scored.body["model"]["prompts_from_dataset"]
 
     assert (counted(2), counted(1), counted(None)) == (1, 1, 2)
 

@@ -89,7 +89,7 @@ for _source in OFFICIAL_SOURCES:  # the built-ins; a plugin adds an OfficialSour
 
 def find_source(name: str) -> OfficialSource | None:
     """A named dataset source: built in, or added by a plugin (``cvalues.datasets`` entry points)."""
-    found = DATASETS.find(name)
+    found = SOURCES_BY_NAME.get(name) or DATASETS.find(name)
     if found is not None and not isinstance(found, OfficialSource):
         raise InputError(
             f"the dataset plugin {name!r} is a {type(found).__name__}, not a cvalues.data.OfficialSource"
