@@ -13,6 +13,22 @@ from servers import RunningServer, llama_server_missing, start_llama_server, sto
 if TYPE_CHECKING:
     from cvalues.models.transformers_backend import TransformersBackend
 
+# ---- markers: the fast subset for daily work is `pytest -m "not slow and not model and not server and
+# not browser and not postgres"` (README). Browser and PostgreSQL tests are marked here, by what they
+# use, so that no test file has to remember it.
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "browser" in item.path.name:
+            item.add_marker(pytest.mark.browser)
+        callspec = getattr(item, "callspec", None)
+        if "postgres" in item.nodeid or (
+            callspec is not None and "postgresql" in map(str, callspec.params.values())
+        ):
+            item.add_marker(pytest.mark.postgres)
+
+
 # ---- model backends (src/cvalues/models): the real SmolLM2 model, on a server and in-process ----
 #
 # Converting the SmolLM2 GGUF for transformers takes ~30-60 s, so it happens once per session:
