@@ -9,7 +9,7 @@ with zero requests and without loading it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -157,7 +157,8 @@ async def evaluate_async(
     opened = store is None
     the_store = open_store(db) if store is None else store
     result = EvalResult(out_dir=out_dir, summary={})
-    options = dict(
+    options = RunOptions(
+        out_dir=None,
         new_run=new_run,
         progress=progress,
         concurrency=concurrency,
@@ -169,7 +170,7 @@ async def evaluate_async(
 
     def backend_for(which: ModelSpec) -> Backend:
         if which.key not in backends:
-            backends[which.key] = open_backend(which, RunOptions(out_dir=None, **options))
+            backends[which.key] = open_backend(which, options)
         return backends[which.key]
 
     try:
@@ -185,8 +186,8 @@ async def evaluate_async(
                 task = _task_for(entry, spec, judge_spec, out_dir, max_tokens, limit)
                 which = judge_spec if entry.kind == "judge" else spec
                 assert which is not None
-                run_opts = RunOptions(
-                    out_dir=out_dir / entry.name, label=f"[{index}/{total}] {entry.name}", **options
+                run_opts = replace(
+                    options, out_dir=out_dir / entry.name, label=f"[{index}/{total}] {entry.name}"
                 )
                 result.tasks[entry.name] = await run_task_async(
                     task, run_opts, the_store, backend=backend_for(which)

@@ -142,7 +142,7 @@ def mc_task(
     return MCTask(
         spec=spec,
         dataset=loaded,
-        mode=mode,  # type: ignore[arg-type]
+        mode=mode,
         template=tmpl,
         settings=_generation(max_tokens, temperature, top_p, seed, system_prompt),
         limit=limit,

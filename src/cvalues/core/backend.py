@@ -54,7 +54,7 @@ class ModelSpec:
             raise InputError(f"must be one of {', '.join(DTYPES)}, got {dtype!r}", flag="--dtype")
         if dtype != "auto" and provider == "openai":
             raise InputError("a server model's precision is set on the server, not here", flag="--dtype")
-        return cls(provider=provider, name=name, base_url=base_url, api_key_env=api_key_env, dtype=dtype)  # type: ignore[arg-type]
+        return cls(provider=provider, name=name, base_url=base_url, api_key_env=api_key_env, dtype=dtype)
 
 
 @runtime_checkable

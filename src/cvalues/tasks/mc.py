@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from cvalues.core.errors import InputError
-from cvalues.core.requests import Message, ModelRequest, ModelResponse
+from cvalues.core.requests import Message, ModelRequest, ModelResponse, RequestKind
 from cvalues.data.items import LABELS, MCItem
 from cvalues.scoring.mc_parser import parse_mc_answer
 from cvalues.scoring.metrics import ScoredSample
@@ -86,7 +86,7 @@ def prompt_for(item: MCItem, template: Template) -> str:
 
 
 def build_requests(items: list[MCItem], template: Template, mode: Mode) -> list[ModelRequest]:
-    kind = "generate" if mode == "generate" else "choices"
+    kind: RequestKind = "generate" if mode == "generate" else "choices"
     choices = LABELS if mode == "logprob" else ()
     return [
         ModelRequest(messages=(Message("user", prompt_for(item, template)),), kind=kind, choices=choices)

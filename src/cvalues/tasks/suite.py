@@ -201,12 +201,16 @@ class _SuiteReader:
         for key in required:
             if key not in values:
                 raise self.fail(f"a {kind} task needs {key!r}", line)
-        checks = (("level", LEVELS), ("mode", ("generate", "logprob")), ("row", ROWS))
-        for key, allowed in checks:
-            if key in values and values[key] not in allowed:
+        checks: tuple[tuple[str, tuple[str, ...]], ...] = (
+            ("level", LEVELS),
+            ("mode", ("generate", "logprob")),
+            ("row", ROWS),
+        )
+        for checked, allowed in checks:
+            if checked in values and values[checked] not in allowed:
                 raise self.fail(
-                    f"{key} must be one of {', '.join(allowed)}, got {values[key]!r}",
-                    self.line_in_task(index, key),
+                    f"{checked} must be one of {', '.join(allowed)}, got {values[checked]!r}",
+                    self.line_in_task(index, checked),
                 )
         return SuiteTask(**values)
 
