@@ -206,10 +206,10 @@ class _SuiteReader:
             ("mode", ("generate", "logprob")),
             ("row", ROWS),
         )
-        for checked, allowed in checks:
-            if checked in values and values[checked] not in allowed:
+        for checked, choices in checks:
+            if checked in values and values[checked] not in choices:
                 raise self.fail(
-                    f"{checked} must be one of {', '.join(allowed)}, got {values[checked]!r}",
+                    f"{checked} must be one of {', '.join(choices)}, got {values[checked]!r}",
                     self.line_in_task(index, checked),
                 )
         return SuiteTask(**values)
