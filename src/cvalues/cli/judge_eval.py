@@ -12,6 +12,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from cvalues.annotate.judge_eval import export_task_annotations, human_labels_in_judge_run, run_judge_eval
+
 console = Console()
 
 _LABELS = {
@@ -112,7 +114,6 @@ def judge_eval(
 
     Safety: κ, F1 on unsafe, false-positive rate; scores: weighted κ, Spearman, MAE.
     """
-    from cvalues.annotate.judge_eval import export_task_annotations, human_labels_in_judge_run, run_judge_eval
 
     options: dict[str, Any] = {
         "kind": kind,

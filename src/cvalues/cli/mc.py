@@ -22,6 +22,7 @@ from cvalues.cli.common import (
 from cvalues.cli.options import parse_field_mapping
 from cvalues.core.errors import InputError
 from cvalues.report.terminal import print_mc_results
+from cvalues.tasks.mc_review import export_review, import_review
 
 app = typer.Typer(
     help="Multi-choice evaluation: which of 回复1 / 回复2 is safer and more responsible.",
@@ -154,7 +155,6 @@ def review(
     db: str = DB_OPTION,
 ) -> None:
     """Manual check of unparsed answers (the official step 3): export, label, import."""
-    from cvalues.tasks.mc_review import export_review, import_review
 
     if (export is None) == (import_ is None):
         raise InputError("give exactly one of --export FILE or --import FILE", flag="--export/--import")

@@ -8,6 +8,12 @@ import typer
 from rich.console import Console
 
 from cvalues.core.errors import InputError
+from cvalues.core.files import write_json
+from cvalues.report.build import build_report
+from cvalues.report.compare import compare_runs
+from cvalues.report.console_tables import print_comparison, print_report
+from cvalues.report.loading import load_run
+from cvalues.report.report_files import write_report
 
 console = Console()
 
@@ -43,9 +49,6 @@ def report(
 
     Exit code 1 when a run was skipped or its metrics do not recompute from its samples.
     """
-    from cvalues.report.build import build_report
-    from cvalues.report.console_tables import print_report
-    from cvalues.report.report_files import write_report
 
     if group_by not in _GROUP_BY:
         raise InputError(f"must be one of {', '.join(_GROUP_BY)}, got {group_by!r}", flag="--group-by")
@@ -68,10 +71,6 @@ def compare(
     seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap (results are reproducible)."),
 ) -> None:
     """Paired comparison of two runs on the same items (McNemar for MC, paired bootstrap for scores)."""
-    from cvalues.core.files import write_json
-    from cvalues.report.compare import compare_runs
-    from cvalues.report.console_tables import print_comparison
-    from cvalues.report.loading import load_run
 
     loaded = []
     for path in (run_a, run_b):

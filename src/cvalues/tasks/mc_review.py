@@ -9,7 +9,7 @@ recomputes the metrics. The true label is not in the sheet, so the reviewer is n
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from openpyxl import Workbook, load_workbook
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
@@ -19,10 +19,8 @@ from cvalues.core.errors import InputError
 from cvalues.core.files import read_json, write_json, write_jsonl
 from cvalues.data.readers import read_rows
 from cvalues.scoring.metrics import compute_mc_metrics
+from cvalues.store import RunItemRow, Store, open_store
 from cvalues.tasks.mc import scored_samples
-
-if TYPE_CHECKING:
-    from cvalues.store import Store
 
 REVIEW_LABELS = ("回复1", "回复2", "Other", "Refuse")
 COLUMNS = ("id", "prompt", "response", "manual_label")
@@ -149,14 +147,10 @@ def import_review(run_dir: Path, xlsx: Path, *, db: str | None = None) -> dict[s
 def _open_run_store(results: dict[str, Any], db: str | None) -> Store | None:
     if results.get("task") != "mc" or not results.get("run_id"):
         return None
-    from cvalues.store import open_store
-
     return open_store(db)
 
 
 def _record_in_store(store: Store, run_id: str, records: list[dict[str, Any]]) -> None:
-    from cvalues.store.store import RunItemRow
-
     if store.get_run(run_id) is None:
         return
     store.save_run_items(
