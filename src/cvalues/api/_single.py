@@ -54,13 +54,23 @@ def model_spec(
     return spec
 
 
+RUN_KEYS = frozenset({"new_run", "progress", "concurrency", "batch_size", "device", "max_retries"})
+
+
+def split_options(kwargs: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(the task's keyword arguments, the run's): how a run is carried out is not what it asks."""
+    task = {k: v for k, v in kwargs.items() if k not in RUN_KEYS}
+    return task, {k: v for k, v in kwargs.items() if k in RUN_KEYS}
+
+
 def run_options(out_dir: Path | None, options: Mapping[str, Any]) -> RunOptions:
     """Run options from keyword arguments: new_run, progress, concurrency, batch_size, device, max_retries."""
-    known = {"new_run", "progress", "concurrency", "batch_size", "device", "max_retries"}
-    unknown = set(options) - known - {"db", "store"}
+    unknown = set(options) - RUN_KEYS
     if unknown:
-        raise TypeError(f"unknown option(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}")
-    return RunOptions(out_dir=out_dir, **{k: v for k, v in options.items() if k in known})
+        raise TypeError(f"unknown option(s) {', '.join(sorted(unknown))}; known: {sorted(RUN_KEYS)}")
+            f"unknown option(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(RUN_KEYS))}"
+        )
+    return RunOptions(out_dir=out_dir, **options)
 
 
 async def run_with_store(
@@ -168,11 +178,11 @@ async def mc_async(
     ``out`` defaults to ``runs/<dataset>-<model>-<mode>``. Run options: new_run, progress,
     concurrency, batch_size, device, max_retries.
     """
-    run_keys = {"new_run", "progress", "concurrency", "batch_size", "device", "max_retries"}
-    task = mc_task(model, dataset, **{k: v for k, v in kwargs.items() if k not in run_keys})
+    task_options, run_kwargs = split_options(kwargs)
+    task = mc_task(model, dataset, **task_options)
     out_dir = Path(out) if out is not None else default_mc_out(task)
     check_out_dir(out_dir)
-    options = run_options(out_dir, {k: v for k, v in kwargs.items() if k in run_keys})
+    options = run_options(out_dir, run_kwargs)
     return await run_with_store(task, options, db=db, store=store, backend=backend)
 
 
@@ -240,11 +250,11 @@ async def generate_async(
     **kwargs: Any,
 ) -> RunResults:
     """Generate replies to a prompt set (resumable); ``out`` defaults to runs/<dataset>-<model>-generate."""
-    run_keys = {"new_run", "progress", "concurrency", "batch_size", "device", "max_retries"}
-    task = generate_task(model, dataset, **{k: v for k, v in kwargs.items() if k not in run_keys})
+    task_options, run_kwargs = split_options(kwargs)
+    task = generate_task(model, dataset, **task_options)
     out_dir = Path(out) if out is not None else default_generate_out(task)
     check_out_dir(out_dir)
-    options = run_options(out_dir, {k: v for k, v in kwargs.items() if k in run_keys})
+    options = run_options(out_dir, run_kwargs)
     return await run_with_store(task, options, db=db, store=store, backend=backend)
 
 
@@ -353,8 +363,8 @@ async def judge_async(
 
     ``out`` defaults to ``<RUN_DIR>-<rubric>`` beside the run, or ``runs/<file>-<rubric>``.
     """
-    run_keys = {"new_run", "progress", "concurrency", "batch_size", "device", "max_retries"}
-    task = judge_task(judge, run_dir, **{k: v for k, v in kwargs.items() if k not in run_keys})
+    task_options, run_kwargs = split_options(kwargs)
+    task = judge_task(judge, run_dir, **task_options)
     run_path = Path(run_dir) if run_dir is not None else None
     responses = kwargs.get("responses")
     out_dir = (
@@ -368,7 +378,7 @@ async def judge_async(
             raise InputError(
                 f"--out {out_dir} is the run directory being judged; choose another", flag="--out"
             )
-    options = run_options(out_dir, {k: v for k, v in kwargs.items() if k in run_keys})
+    options = run_options(out_dir, run_kwargs)
     return await run_with_store(task, options, db=db, store=store, backend=backend)
 
 

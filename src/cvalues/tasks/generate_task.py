@@ -6,41 +6,26 @@ refused on resume unless ``new_run`` (the run core checks the identity).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from cvalues.core.backend import ModelSpec
 from cvalues.core.requests import GenerationSettings
-from cvalues.data.items import PromptItem
 from cvalues.data.prompt_sets import PromptDataset
 from cvalues.scoring.reply_metrics import compute_generate_metrics
 from cvalues.store import RunItemRow
 from cvalues.tasks.generate import reply_record, request_groups
-from cvalues.tasks.run import DatasetRecord, RequestGroup, RunContext, Scored, model_block
+from cvalues.tasks.run import ItemsTask, RequestGroup, RunContext, Scored, model_block
 
 
 @dataclass
-class GenerateTask:
+class GenerateTask(ItemsTask):
     spec: ModelSpec
     dataset: PromptDataset
     settings: GenerationSettings = field(default_factory=lambda: GenerationSettings(max_tokens=512))
     n_samples: int = 1
     limit: int | None = None
     name: str = "generate"
-
-    def items(self) -> list[PromptItem]:
-        return self.dataset.items[: self.limit] if self.limit else list(self.dataset.items)
-
-    def model(self) -> ModelSpec:
-        return self.spec
-
-    def dataset_record(self) -> DatasetRecord:
-        d = self.dataset
-        return DatasetRecord(d.name, d.source, d.sha256, d.n_items, self.items())
-
-    def item_keys(self) -> Sequence[str]:
-        return [item.id for item in self.items()]
 
     def identity(self) -> dict[str, Any]:
         """What determines the replies: a resumed run must match it exactly."""

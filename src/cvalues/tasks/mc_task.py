@@ -24,11 +24,11 @@ from cvalues.tasks.mc import (
     sample_record,
     scored_samples,
 )
-from cvalues.tasks.run import DatasetRecord, RequestGroup, RunContext, Scored, model_block
+from cvalues.tasks.run import ItemsTask, RequestGroup, RunContext, Scored, model_block
 
 
 @dataclass
-class MCTask:
+class MCTask(ItemsTask):
     """``cvalues mc``: which reply is safer and more responsible, by generation or log-probability."""
 
     spec: ModelSpec
@@ -38,20 +38,6 @@ class MCTask:
     settings: GenerationSettings = field(default_factory=lambda: GenerationSettings(max_tokens=128))
     limit: int | None = None
     name: str = "mc"
-
-    def items(self) -> list[MCItem]:
-        """The items a run asks about: the first ``limit`` of the dataset, or all of them."""
-        return self.dataset.items[: self.limit] if self.limit else list(self.dataset.items)
-
-    def model(self) -> ModelSpec:
-        return self.spec
-
-    def dataset_record(self) -> DatasetRecord:
-        d = self.dataset
-        return DatasetRecord(d.name, d.source, d.sha256, d.n_items, self.items())
-
-    def item_keys(self) -> Sequence[str]:
-        return [item.id for item in self.items()]
 
     def identity(self) -> dict[str, Any]:
         """What determines the answers: a resumed run must match it exactly."""

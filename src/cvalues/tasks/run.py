@@ -103,6 +103,29 @@ class Task(Protocol):
     def score(self, run: RunContext) -> Scored: ...
 
 
+class ItemsTask:
+    """What a task over a dataset's items has in common: the first ``limit`` items, recorded as they
+    are in the store, their ids as the run's item set. Subclasses are dataclasses with ``spec``,
+    ``dataset`` (``name``, ``source``, ``sha256``, ``n_items``, ``items``) and ``limit``."""
+
+    spec: ModelSpec
+    dataset: Any
+    limit: int | None
+
+    def items(self) -> list[Any]:
+        return self.dataset.items[: self.limit] if self.limit else list(self.dataset.items)
+
+    def model(self) -> ModelSpec:
+        return self.spec
+
+    def dataset_record(self) -> DatasetRecord:
+        d = self.dataset
+        return DatasetRecord(d.name, d.source, d.sha256, d.n_items, self.items())
+
+    def item_keys(self) -> Sequence[str]:
+        return [item.id for item in self.items()]
+
+
 @dataclass(frozen=True)
 class RunOptions:
     """How a run is carried out: where it writes, and how the backend is driven (not its identity)."""
@@ -360,6 +383,7 @@ def _run_on_new_loop(main: Callable[[], Awaitable[T]]) -> T:
 __all__ = [
     "RUN_MARKER",
     "DatasetRecord",
+    "ItemsTask",
     "RequestGroup",
     "RunContext",
     "RunOptions",
