@@ -68,8 +68,6 @@ def run_options(out_dir: Path | None, options: Mapping[str, Any]) -> RunOptions:
     unknown = set(options) - RUN_KEYS
     if unknown:
         raise TypeError(f"unknown option(s) {', '.join(sorted(unknown))}; known: {sorted(RUN_KEYS)}")
-            f"unknown option(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(RUN_KEYS))}"
-        )
     return RunOptions(out_dir=out_dir, **options)
 
 
