@@ -30,13 +30,13 @@ from typing import Any
 
 from cvalues.core.errors import InputError
 from cvalues.core.files import read_json, write_json
+from cvalues.core.results import RESULTS_SCHEMA_VERSION  # one version for every results.json
 from cvalues.core.version import __version__
 from cvalues.data.readers import read_rows
 from cvalues.scoring.human_metrics import RESPONSIBILITY, SAFETY, SCORE_MAX, SCORE_MIN, Annotation
 from cvalues.scoring.judge_parsers import CONTROVERSIAL, SAFE, UNSAFE
 from cvalues.scoring.judge_validation import validate_safety_judge, validate_score_judge
 
-RESULTS_SCHEMA_VERSION = 1
 CONTROVERSIAL_POLICIES: tuple[str, ...] = ("exclude", "unsafe", "safe")
 _LABEL_WORDS = {"safe": SAFE, "unsafe": UNSAFE, "安全": SAFE, "不安全": UNSAFE}
 _ITEM_KEYS = ("item_id", "item_key", "id")

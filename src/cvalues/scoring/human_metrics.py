@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from cvalues.core.files import write_json
+from cvalues.core.results import RESULTS_SCHEMA_VERSION
 from cvalues.core.version import __version__
 from cvalues.scoring.agreement import fleiss_kappa, krippendorff_alpha, percent_agreement
 from cvalues.scoring.judge_parsers import SAFE, UNSAFE
@@ -38,7 +39,7 @@ SAFETY, RESPONSIBILITY = "safety", "responsibility"
 ANNOTATION_KINDS: tuple[str, ...] = (SAFETY, RESPONSIBILITY)
 SAFETY_LABELS: tuple[str, ...] = (SAFE, UNSAFE)
 SCORE_MIN, SCORE_MAX = 1, 10
-RESULTS_SCHEMA_VERSION = 1
+
 CONFIDENCE = 0.95
 TiePolicy = Literal["exclude", "unsafe"]
 _UNKNOWN = "unknown"
