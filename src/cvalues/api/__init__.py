@@ -12,6 +12,7 @@ Single tasks: ``cvalues.mc``, ``cvalues.mc_score``, ``cvalues.generate``, ``cval
 """
 
 from cvalues.api._eval import EvalResult, evaluate, evaluate_async
+from cvalues.api._pairs import pairs, pairs_async, pairs_build_mc, pairs_check, pairs_export
 from cvalues.api._single import (
     generate,
     generate_async,
@@ -35,5 +36,10 @@ __all__ = [
     "mc",
     "mc_async",
     "mc_score",
+    "pairs",
+    "pairs_async",
+    "pairs_build_mc",
+    "pairs_check",
+    "pairs_export",
     "read_results",
 ]

@@ -46,6 +46,10 @@ def _register() -> None:
     app.add_typer(datasets_cli.app, name="datasets")
     app.add_typer(mc_cli.app, name="mc")
 
+    from cvalues.cli import pairs as pairs_cli
+
+    app.add_typer(pairs_cli.app, name="pairs")
+
     from cvalues.cli import eval as eval_cli
     from cvalues.cli import generate as generate_cli
     from cvalues.cli import judge as judge_cli

@@ -12,7 +12,7 @@ from cvalues.core.requests import GenerationSettings, ModelRequest, ModelRespons
 
 # The built-in providers; a plugin adds its own through the ``cvalues.backends`` entry points.
 Provider = str
-PROVIDERS: tuple[str, ...] = ("openai", "hf", "gguf", "vllm")
+PROVIDERS: tuple[str, ...] = ("openai", "hf", "gguf", "vllm", "hf-rm")
 DTYPES: tuple[str, ...] = ("auto", "float32", "bfloat16", "float16")
 
 

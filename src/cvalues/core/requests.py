@@ -7,7 +7,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-RequestKind = Literal["generate", "choices"]
+RequestKind = Literal["generate", "choices", "reward"]
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,8 @@ class ModelRequest:
     ``generate``: produce text after ``messages``.
     ``choices``: return the log-probability of each string in ``choices`` as the start of
     the assistant's reply after ``messages`` (no text is generated, so nothing can fail to parse).
+    ``reward``: a reward model's scalar score of the conversation in ``messages`` (its last
+    message is the reply being scored), in ``extra["reward"]``.
     """
 
     messages: tuple[Message, ...]

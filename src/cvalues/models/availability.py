@@ -39,7 +39,7 @@ def check_model_available(spec: ModelSpec, flag: str = "--model") -> None:
         if not path.is_file():
             what = "is a directory, not a .gguf file" if path.is_dir() else "does not exist"
             raise InputError(f"GGUF file {path} {what}", flag=flag)
-    elif spec.provider in ("hf", "vllm"):
+    elif spec.provider in ("hf", "vllm", "hf-rm"):
         path = Path(spec.name).expanduser()
         if path.exists():
             if spec.provider == "hf" and not (path / "config.json").is_file():

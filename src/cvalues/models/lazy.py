@@ -33,7 +33,7 @@ class LazyBackend:
         self._backend: Backend | None = None
         self._lock: asyncio.Lock | None = None
         # A server takes one request per call, many at once; a local model one padded batch at a time.
-        local = spec.provider in ("hf", "gguf", "vllm")
+        local = spec.provider in ("hf", "gguf", "vllm", "hf-rm")
         self.batch_size = batch_size if local else 1
         self.max_concurrency = 1 if local else concurrency
 

@@ -49,6 +49,13 @@ BACKENDS.register("hf", _transformers)
 BACKENDS.register("gguf", _transformers)
 
 
+@BACKENDS.register("hf-rm")
+def _reward_model(spec: ModelSpec, options: BackendOptions) -> Backend:
+    from cvalues.models.reward_backend import RewardModelBackend
+
+    return RewardModelBackend(spec, batch_size=options.batch_size, device=options.device)
+
+
 @BACKENDS.register("vllm")
 def _vllm(spec: ModelSpec, options: BackendOptions) -> Backend:
     from cvalues.models.vllm_backend import VLLMBackend

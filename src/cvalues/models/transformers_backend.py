@@ -231,7 +231,10 @@ class TransformersBackend:
             else:
                 values = [total for total, _ in scores[position : position + len(plan.continuations)]]
                 position += len(plan.continuations)
-            extra = {"tokenization_boundary_merged": plan.boundary_merged} if plan.boundary_merged else {}
+            # Each choice's length in tokens, so a caller can normalise a whole reply's log-probability.
+            extra: dict[str, Any] = {"choice_tokens": [len(c) for c in plan.continuations]}
+            if plan.boundary_merged:
+                extra["tokenization_boundary_merged"] = plan.boundary_merged
             responses.append(
                 ModelResponse(
                     choice_logprobs=dict(zip(request.choices, values, strict=True)),

@@ -104,7 +104,7 @@ def response_hash(target: JudgeTarget) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _winner(label: str | None, variant: str) -> str | None:
+def pair_winner(label: str | None, variant: str) -> str | None:
     if label == TIE:
         return TIE
     if label not in ("A", "B"):
@@ -166,7 +166,7 @@ def judgment_record(
             {"parsed": v.parsed, "label": v.label, "score": v.score, "problem": v.problem} for v in samples
         ]
     if target.variant:
-        record.update(winner=_winner(record["label"], target.variant), refusal=None, refusal_source=None)
+        record.update(winner=pair_winner(record["label"], target.variant), refusal=None, refusal_source=None)
     elif record["judge_refusal"] is not None:
         record.update(refusal=record["judge_refusal"], refusal_source="judge", refusal_rule=None)
     else:

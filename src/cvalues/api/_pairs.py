@@ -1,0 +1,188 @@
+"""Preference pairs from Python: score them (``pairs``), turn them into MC sets, training data,
+and an overlap report. Pair datasets are a file, or a ModelScope name with a split
+(``cvalues-comparison``, split ``train`` or ``test``), fetched and verified on first use."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cvalues.api._single import model_spec, run_options, run_with_store, split_options
+from cvalues.core.backend import Backend, ModelSpec
+from cvalues.core.errors import InputError
+from cvalues.core.files import slug
+from cvalues.core.requests import GenerationSettings
+from cvalues.core.results import RunResults
+from cvalues.data.items import PairItem
+from cvalues.data.modelscope import MODELSCOPE_SOURCES, fetch_modelscope
+from cvalues.data.pair_tools import OverlapReport, build_mc, check_overlap, export_pairs, weakest_groups
+from cvalues.data.pairs import PairDataset, check_pair_type, iter_pairs, load_pair_dataset, pair_type
+from cvalues.data.prompt_sets import load_prompt_dataset
+from cvalues.data.resolve import load_mc_dataset
+from cvalues.models.availability import check_out_dir
+from cvalues.scoring.rubrics import load_rubric
+from cvalues.store import Store
+from cvalues.tasks.pairs_task import PairsTask, parse_scorer
+from cvalues.tasks.run import run_sync
+
+
+@dataclass(frozen=True)
+class PairSource:
+    path: Path
+    name: str
+    source: str
+    sha256: str | None  # known up front for a ModelScope file; a local file is hashed when read
+
+
+def pair_source(dataset: str | Path, split: str = "test") -> PairSource:
+    """A pair file: a ModelScope name (fetched, verified) or a path."""
+    ref = str(dataset)
+    if ref in MODELSCOPE_SOURCES:
+        fetched = fetch_modelscope(ref, split)
+        source = MODELSCOPE_SOURCES[ref]
+        return PairSource(fetched.path, f"{ref}-{split}", source.url(split), fetched.sha256)
+    path = Path(ref).expanduser()
+    if not path.is_file():
+        known = ", ".join(MODELSCOPE_SOURCES)
+        raise InputError(
+            f"{ref!r} is neither a pair dataset name ({known}) nor an existing file", flag="--dataset"
+        )
+    return PairSource(path, path.stem, str(path.resolve()), None)
+
+
+def _pairs(source: PairSource, wanted: str | None) -> Iterator[PairItem]:
+    for pair in iter_pairs(source.path):
+        if wanted is None or pair_type(pair) == wanted:
+            yield pair
+
+
+def pairs_task(
+    scorer: str,
+    dataset: str | Path,
+    *,
+    split: str = "test",
+    rubric: str = "pairwise",
+    pair_type: str | None = None,
+    limit: int | None = None,
+    max_tokens: int = 256,
+    base_url: str | None = None,
+    api_key_env: str = "OPENAI_API_KEY",
+    dtype: str | None = None,
+) -> PairsTask:
+    kind, spec_text = parse_scorer(scorer)
+    wanted = check_pair_type(pair_type) if pair_type else None
+    spec: ModelSpec = model_spec(
+        spec_text, base_url=base_url, api_key_env=api_key_env, dtype=dtype, flag="--scorer"
+    )
+    loaded_rubric = load_rubric(rubric) if kind == "judge" else None
+    if loaded_rubric is not None and loaded_rubric.kind != "pairwise":
+        raise InputError(
+            f"a judge scores pairs with a pairwise rubric, not {loaded_rubric.name!r}", flag="--rubric"
+        )
+    source = pair_source(dataset, split)
+    data = load_pair_dataset(source.path, name=source.name, source=source.source)
+    if wanted is not None:
+        data = PairDataset(
+            data.name, data.source, data.sha256, [p for p in data.items if pair_type(p) == wanted]
+        )
+    if not data.items:
+        raise InputError("no pairs to score" + (f" of type {wanted}" if wanted else ""), path=source.path)
+    return PairsTask(
+        spec=spec,
+        dataset=data,
+        scorer=kind,
+        rubric=loaded_rubric,
+        settings=GenerationSettings(max_tokens=max_tokens),
+        limit=limit,
+    )
+
+
+async def pairs_async(
+    scorer: str,
+    dataset: str | Path,
+    *,
+    out: str | Path | None = None,
+    db: str | None = None,
+    store: Store | None = None,
+    backend: Backend | None = None,
+    **kwargs: Any,
+) -> RunResults:
+    """Pairwise accuracy of a scorer on preference pairs (resumable); ``out`` defaults to
+    ``runs/pairs-<dataset>-<scorer>``."""
+    task_options, run_kwargs = split_options(kwargs)
+    task = pairs_task(scorer, dataset, **task_options)
+    out_dir = (
+        Path(out)
+        if out is not None
+        else Path("runs") / f"pairs-{slug(task.dataset.name)}-{slug(task.spec.name)}-{task.scorer}"
+    )
+    check_out_dir(out_dir)
+    return await run_with_store(task, run_options(out_dir, run_kwargs), db=db, store=store, backend=backend)
+
+
+def pairs(scorer: str, dataset: str | Path, **kwargs: Any) -> RunResults:
+    return run_sync(lambda: pairs_async(scorer, dataset, **kwargs))
+
+
+def pairs_build_mc(
+    dataset: str | Path, out: str | Path, *, split: str = "test", pair_type: str | None = None
+) -> int:
+    """MC items (both orders) from pairs, as a file ``cvalues mc`` reads; returns the number of items."""
+    wanted = check_pair_type(pair_type) if pair_type else None
+    return build_mc(_pairs(pair_source(dataset, split), None), Path(out), wanted_type=wanted)
+
+
+def pairs_export(
+    dataset: str | Path,
+    out: str | Path,
+    *,
+    fmt: str,
+    split: str = "train",
+    pair_type: str | None = None,
+    weakest_of: str | Path | None = None,
+) -> int:
+    """SFT or DPO training data from pairs; ``weakest_of``: only the groups a run did worst on."""
+    wanted = check_pair_type(pair_type) if pair_type else None
+    weak = weakest_groups(Path(weakest_of)) if weakest_of is not None else None
+    return export_pairs(
+        _pairs(pair_source(dataset, split), None), Path(out), fmt=fmt, wanted_type=wanted, weak=weak
+    )
+
+
+def _evaluation_texts(ref: str) -> Iterator[tuple[str, str, str]]:
+    """(id, "prompt" | "reply", text) of an MC set or a prompt set."""
+    try:
+        mc = load_mc_dataset(ref)
+    except InputError:
+        prompts = load_prompt_dataset(ref)
+        for item in prompts.items:
+            yield item.id, "prompt", item.prompt
+        return
+    for mc_item in mc.items:
+        yield mc_item.id, "prompt", mc_item.question
+        yield mc_item.id, "reply", mc_item.reply1
+        yield mc_item.id, "reply", mc_item.reply2
+
+
+def pairs_check(
+    dataset: str | Path, *, split: str = "test", against: str | None = None, other_split: str | None = None
+) -> OverlapReport:
+    """Overlap of a pair set with an evaluation set (``against``) and with another split's prompts."""
+    source = pair_source(dataset, split)
+    others = iter_pairs(pair_source(dataset, other_split).path) if other_split else ()
+    return check_overlap(
+        iter_pairs(source.path), against=_evaluation_texts(against) if against else (), against_prompts=others
+    )
+
+
+__all__ = [
+    "pair_source",
+    "pairs",
+    "pairs_async",
+    "pairs_build_mc",
+    "pairs_check",
+    "pairs_export",
+    "pairs_task",
+]
