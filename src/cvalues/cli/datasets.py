@@ -18,6 +18,7 @@ from rich.table import Column, Table
 from cvalues.cli.options import parse_field_mapping
 from cvalues.data.encoding import read_bytes, sha256_bytes, sha256_file
 from cvalues.data.items import MCDataset
+from cvalues.data.modelscope import MODELSCOPE_SOURCES, fetch_modelscope, modelscope_source
 from cvalues.data.readers import rows_from_bytes
 from cvalues.data.resolve import MC_FORMATS, SAMPLE_NAME, load_mc_dataset, sample_path
 from cvalues.data.sources import OFFICIAL_SOURCES, SOURCES_BY_NAME, fetch_official, offline_location
@@ -46,6 +47,8 @@ def list_datasets() -> None:
         table.add_row(
             source.name, source.kind, f"yes ({where})" if where else "no", escape(source.description)
         )
+    for pairs in MODELSCOPE_SOURCES.values():
+        table.add_row(pairs.name, "pairs", "ModelScope", escape(pairs.description))
     console.print(table)
 
 
@@ -67,12 +70,23 @@ def show(
 
 @app.command("fetch")
 def fetch(
-    name: Annotated[str, typer.Argument(help="A registered official dataset (see `cvalues datasets list`).")],
+    name: Annotated[
+        str,
+        typer.Argument(help="A registered dataset (see `cvalues datasets list`), e.g. cvalues-comparison."),
+    ],
     refresh: Annotated[
         bool, typer.Option("--refresh", help="Download again even if a verified copy exists.")
     ] = False,
 ) -> None:
     """Download an official dataset (or find it in $CVALUES_DATA_DIR), verify it, and print where it is."""
+    source = modelscope_source(name)
+    if source is not None:  # a ModelScope dataset: every split
+        for split in source.files:
+            fetched = fetch_modelscope(name, split)
+            typer.echo(f"{split}: {fetched.path}")
+            note = "  (first download: recorded; later copies must match it)" if fetched.recorded_now else ""
+            typer.echo(f"{split} sha256: {fetched.sha256}{note}")
+        return
     path = sample_path() if name == SAMPLE_NAME else fetch_official(name, refresh=refresh)
     typer.echo(f"path: {path}")
     typer.echo(f"sha256: {sha256_file(path)}")

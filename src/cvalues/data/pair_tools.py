@@ -22,6 +22,7 @@ import os
 import re
 import tempfile
 import unicodedata
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -154,11 +155,17 @@ def normalise(text: str) -> str:
 
 
 def _minhash(text: str) -> MinHash:
-    signature = MinHash(num_perm=NUM_PERM, seed=1)
+    signature = MinHash(num_perm=NUM_PERM, seed=1, hashfunc=_shingle_hash)
     norm = normalise(text)
-    for start in range(max(1, len(norm) - SHINGLE + 1)):
-        signature.update(norm[start : start + SHINGLE].encode("utf-8"))
+    # One vectorised update for all shingles: per-shingle updates cost a numpy call each.
+    shingles = [norm[start : start + SHINGLE] for start in range(max(1, len(norm) - SHINGLE + 1))]
+    signature.update_batch(shingles)
     return signature
+
+
+def _shingle_hash(shingle: str) -> int:
+    """A stable 32-bit hash of a shingle (Python's own ``hash`` changes with every process)."""
+    return zlib.crc32(shingle.encode("utf-8"))
 
 
 @dataclass
