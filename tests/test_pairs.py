@@ -246,3 +246,15 @@ def test_reward_model_scorer_matches_the_model_run_directly(tmp_path: Path, smol
         )
     assert sample["reward_better"] == pytest.approx(direct, abs=1e-4)
     assert sample["outcome"] in ("correct", "wrong", "tie")
+
+
+def test_check_finds_100poison_answers_among_the_mc_sets_good_replies() -> None:
+    """The shared data's README: 100PoisonMpts' answers reappear verbatim as good replies of the MC set."""
+    moonshot = SHARED / "cvalues-responsibility-mc-moonshot" / "cvalues.json"
+    poison = SHARED / "100poisonmpts" / "100poison.jsonl"
+    result = run_cli("pairs", "check", "--dataset", moonshot, "--against", poison, "--json")
+    assert result.code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["n_pairs"] == 856 and report["exact"]["prompt = evaluation prompt"] == 856
+    assert report["exact"]["better reply = evaluation reply"] >= 515
+    assert "worse reply = evaluation reply" not in report["exact"]

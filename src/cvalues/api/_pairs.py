@@ -18,7 +18,8 @@ from cvalues.core.results import RunResults
 from cvalues.data.items import PairItem
 from cvalues.data.modelscope import MODELSCOPE_SOURCES, fetch_modelscope
 from cvalues.data.pair_tools import OverlapReport, build_mc, check_overlap, export_pairs, weakest_groups
-from cvalues.data.pairs import PairDataset, check_pair_type, iter_pairs, load_pair_dataset, pair_type
+from cvalues.data.pairs import PairDataset, check_pair_type, iter_pairs, load_pair_dataset
+from cvalues.data.pairs import pair_type as type_of_pair
 from cvalues.data.prompt_sets import load_prompt_dataset
 from cvalues.data.resolve import load_mc_dataset
 from cvalues.models.availability import check_out_dir
@@ -52,10 +53,47 @@ def pair_source(dataset: str | Path, split: str = "test") -> PairSource:
     return PairSource(path, path.stem, str(path.resolve()), None)
 
 
-def _pairs(source: PairSource, wanted: str | None) -> Iterator[PairItem]:
-    for pair in iter_pairs(source.path):
-        if wanted is None or pair_type(pair) == wanted:
-            yield pair
+def dataset_pairs(dataset: str | Path, split: str = "test") -> Iterator[PairItem]:
+    """The pairs of a pair file or ModelScope pair set, or of an MC set (each pair once, from its
+    items: the better and the worse reply of a question), streamed where the source allows."""
+    ref = str(dataset)
+    if ref in MODELSCOPE_SOURCES or Path(ref).expanduser().is_file():
+        try:
+            source = pair_source(dataset, split)
+            first = next(iter_pairs(source.path), None)
+        except InputError as not_pairs:
+            if ref in MODELSCOPE_SOURCES:
+                raise
+            yield from _mc_pairs(ref, not_pairs)
+            return
+        if first is not None:
+            yield from iter_pairs(source.path)
+        return
+    yield from _mc_pairs(ref, None)
+
+
+def _mc_pairs(ref: str, not_pairs: InputError | None) -> Iterator[PairItem]:
+    try:
+        mc = load_mc_dataset(ref)
+    except InputError:
+        raise not_pairs or InputError(
+            f"{ref!r} is neither a pair dataset ({', '.join(MODELSCOPE_SOURCES)}), an MC set, nor a file",
+            flag="--dataset",
+        ) from None
+    seen: set[str] = set()
+    for item in mc.items:
+        key = item.pair_id or item.id
+        if key not in seen:
+            seen.add(key)
+            yield PairItem(
+                item.id,
+                item.question,
+                item.better,
+                item.worse,
+                domain=item.domain,
+                scenario=item.scenario,
+                level=item.level,
+            )
 
 
 def pairs_task(
@@ -85,7 +123,7 @@ def pairs_task(
     data = load_pair_dataset(source.path, name=source.name, source=source.source)
     if wanted is not None:
         data = PairDataset(
-            data.name, data.source, data.sha256, [p for p in data.items if pair_type(p) == wanted]
+            data.name, data.source, data.sha256, [p for p in data.items if type_of_pair(p) == wanted]
         )
     if not data.items:
         raise InputError("no pairs to score" + (f" of type {wanted}" if wanted else ""), path=source.path)
@@ -131,7 +169,7 @@ def pairs_build_mc(
 ) -> int:
     """MC items (both orders) from pairs, as a file ``cvalues mc`` reads; returns the number of items."""
     wanted = check_pair_type(pair_type) if pair_type else None
-    return build_mc(_pairs(pair_source(dataset, split), None), Path(out), wanted_type=wanted)
+    return build_mc(dataset_pairs(dataset, split), Path(out), wanted_type=wanted)
 
 
 def pairs_export(
@@ -146,9 +184,7 @@ def pairs_export(
     """SFT or DPO training data from pairs; ``weakest_of``: only the groups a run did worst on."""
     wanted = check_pair_type(pair_type) if pair_type else None
     weak = weakest_groups(Path(weakest_of)) if weakest_of is not None else None
-    return export_pairs(
-        _pairs(pair_source(dataset, split), None), Path(out), fmt=fmt, wanted_type=wanted, weak=weak
-    )
+    return export_pairs(dataset_pairs(dataset, split), Path(out), fmt=fmt, wanted_type=wanted, weak=weak)
 
 
 def _evaluation_texts(ref: str) -> Iterator[tuple[str, str, str]]:
@@ -157,8 +193,10 @@ def _evaluation_texts(ref: str) -> Iterator[tuple[str, str, str]]:
         mc = load_mc_dataset(ref)
     except InputError:
         prompts = load_prompt_dataset(ref)
-        for item in prompts.items:
+        for item in prompts.items:  # reference answers count as replies (100PoisonMpts' expert answers)
             yield item.id, "prompt", item.prompt
+            for reference in item.references:
+                yield item.id, "reply", reference
         return
     for mc_item in mc.items:
         yield mc_item.id, "prompt", mc_item.question
@@ -170,10 +208,11 @@ def pairs_check(
     dataset: str | Path, *, split: str = "test", against: str | None = None, other_split: str | None = None
 ) -> OverlapReport:
     """Overlap of a pair set with an evaluation set (``against``) and with another split's prompts."""
-    source = pair_source(dataset, split)
-    others = iter_pairs(pair_source(dataset, other_split).path) if other_split else ()
+    others = dataset_pairs(dataset, other_split) if other_split else ()
     return check_overlap(
-        iter_pairs(source.path), against=_evaluation_texts(against) if against else (), against_prompts=others
+        dataset_pairs(dataset, split),
+        against=_evaluation_texts(against) if against else (),
+        against_prompts=others,
     )
 
 

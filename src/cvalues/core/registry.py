@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from importlib.metadata import entry_points
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, overload
 
 from cvalues.core.errors import InputError
 
@@ -31,6 +31,12 @@ class Registry(Generic[T]):
         self.kind = kind  # "backend", "dataset", … for messages
         self.group = group  # the entry point group, e.g. "cvalues.backends"
         self._items: dict[str, T] = {}
+
+    @overload
+    def register(self, name: str) -> Callable[[T], T]: ...
+
+    @overload
+    def register(self, name: str, item: T) -> T: ...
 
     def register(self, name: str, item: T | None = None) -> Any:
         """``REGISTRY.register("name", obj)``, or ``@REGISTRY.register("name")`` as a decorator."""

@@ -86,7 +86,8 @@ def build_mc(pairs: Iterable[PairItem], out: Path, *, wanted_type: str | None = 
             for item in items_from_pair(
                 pair.id, pair.prompt, pair.pos, pair.neg, difficulty=pair_type(pair), level=pair.level
             ):
-                row = {"id": item.id, "question": item.question, "reply1": item.reply1, "reply2": item.reply2}
+                row: dict[str, str | None] = {"id": item.id, "question": item.question, "reply1": item.reply1}
+                row["reply2"] = item.reply2
                 row.update(label=item.label, level=item.level, difficulty=item.difficulty, domain=pair.domain)
                 lines.write({k: v for k, v in row.items() if v is not None})
     return lines.count

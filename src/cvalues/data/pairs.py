@@ -88,7 +88,7 @@ def _pair(data: dict[str, Any], line: int, path: Path) -> PairItem:
     elif set(_TRIPLE) <= keys:
         prompt, pos, neg = (data[k] for k in _TRIPLE)
         pos_type = neg_type = None
-        level = data.get("level") if data.get("level") in ("safety", "responsibility") else "responsibility"
+        level = str(data["level"]) if data.get("level") in ("safety", "responsibility") else "responsibility"
     else:
         raise InputError(
             "not a pair record: expected the fields prompt, pos_resp, neg_resp (CValues-Comparison), "
