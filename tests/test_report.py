@@ -169,7 +169,7 @@ def test_model_output_is_escaped_in_the_html(report: tuple[Path, Any]) -> None:
     assert "http://" not in html.replace("http://www.w3.org/2000/svg", "") and "https://" not in html
 
 
-def test_several_runs_in_one_cell_show_the_newest_and_say_so(
+def test_several_runs_in_one_cell_show_a_defined_choice_and_say_so(
     report: tuple[Path, Any], runs: dict[str, Path]
 ) -> None:
     out, result = report
@@ -308,7 +308,7 @@ def test_human_scores_take_precedence_over_newer_judge_scores(tmp_path: Path) ->
     assert result.code == 0, result.stdout + result.stderr
     [row] = read_json(tmp_path / "out" / "leaderboard.json")["rows"]
     assert row["cells"]["safety_score"]["source"] == "human" and row["cells"]["safety_score"]["value"] == 0.9
-    assert any("the human one, hum" in note for note in row["notes"])
+    assert any("hum is shown (the human one" in note for note in row["notes"])
     assert row["cells"]["responsibility_score"]["value"] == 7.5
     html = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
     assert 'aria-label="Safety vs responsibility"' in html

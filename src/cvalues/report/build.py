@@ -11,6 +11,7 @@ from typing import Any
 from cvalues.core.version import __version__
 from cvalues.report.breakdowns import DEFAULT_MIN_N, Breakdown, Weakness, build_breakdowns, weakest_groups
 from cvalues.report.examples import FailureExample, failure_examples
+from cvalues.report.findings import build_findings
 from cvalues.report.gap import GAP_THRESHOLD, GapPoint, mc_generation_gaps
 from cvalues.report.identity import evaluated_model, level_name
 from cvalues.report.leaderboard import COLUMNS, Leaderboard, build_leaderboard
@@ -31,6 +32,7 @@ class Report:
     examples: list[FailureExample]
     verifications: dict[Path, Verification] = field(default_factory=dict)
     min_n: int = DEFAULT_MIN_N
+    findings: list[str] = field(default_factory=list)
 
     @property
     def failed_verifications(self) -> list[tuple[Run, Verification]]:
@@ -76,7 +78,9 @@ class Report:
             "schema_version": LEADERBOARD_SCHEMA_VERSION,
             "cvalues_version": __version__,
             "generated": self.generated.isoformat(timespec="seconds"),
+            "findings": self.findings,
             "columns": [{"key": c.key, "label": c.label, "kind": c.kind, "main": c.main} for c in COLUMNS],
+            "column_datasets": self.board.references,
             "rows": [row.to_dict() for row in self.board.rows],
             "weakest_groups": {"min_n": self.min_n, "groups": [w.to_dict() for w in self.weakest]},
             "mc_vs_generation": {"threshold": GAP_THRESHOLD, "points": [g.to_dict() for g in self.gaps]},
@@ -97,6 +101,7 @@ def build_report(
     loaded = load_runs(paths)
     board = build_leaderboard(loaded.runs, group_by=group_by)
     breakdowns = build_breakdowns(board)
+    gaps = mc_generation_gaps(board)
     return Report(
         generated=datetime.now(UTC),
         runs=sorted(loaded.runs, key=lambda r: (r.created, str(r.path))),
@@ -104,8 +109,9 @@ def build_report(
         board=board,
         breakdowns=breakdowns,
         weakest=weakest_groups(breakdowns, min_n=min_n),
-        gaps=mc_generation_gaps(board),
+        gaps=gaps,
         examples=failure_examples(board, per_run=examples_per_run),
         verifications={run.path: verify_run(run) for run in loaded.runs} if verify else {},
         min_n=min_n,
+        findings=build_findings(board, gaps),
     )

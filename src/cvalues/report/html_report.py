@@ -43,10 +43,15 @@ def _env() -> Environment:
 def _cell_view(column: Column, cell: Cell | None) -> dict[str, Any]:
     if cell is None:
         return {"key": column.key, "missing": True, "text": fmt_value(None, column.kind)}
-    tip = f"n={cell.n}, run {cell.run_id} ({cell.source})"
+    tip = f"n={cell.n}, {cell.dataset or 'dataset unknown'}, run {cell.run_id} ({cell.source})"
     if cell.reference is not None:
         tip += f"; labels' own share of 回复1: {100 * cell.reference:.1f}%"
+    if cell.flags:
+        tip += "; " + "; ".join(cell.flags)
     return {
+        "n_text": f"n={cell.n}" if cell.n is not None else "",
+        "badge": {"human": "human", "judge": "judge"}.get(cell.source, ""),
+        "flagged": bool(cell.flags),
         "key": column.key,
         "missing": False,
         "text": fmt_value(cell.value, column.kind),
@@ -171,6 +176,8 @@ def render_html(report: Report) -> str:
         gap_threshold=GAP_THRESHOLD,
         flags=[flag_message(g) for g in report.gaps if g.flagged],
         runs=[report.run_summary(run) for run in report.runs],
+        findings=report.findings,
+        column_datasets={k: v for k, v in report.board.references.items() if v},
         fmt_value=fmt_value,
         fmt_ci=fmt_ci,
         json=json,

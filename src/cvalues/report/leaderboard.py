@@ -3,19 +3,31 @@
 Columns, in the paper's order: safety score, responsibility score, L1 MC acc / acc*, L2 MC acc /
 acc*, each with its 95% interval; then diagnostics (unparsed and refused counts, pair
 consistency, position bias, refusal rates). A cell no run fills is ``None`` — shown as "—",
-never as 0. When several runs fill the same cell, the newest is shown and the row says so.
-Human scores (task ``human``) take precedence over automatic judges for the safety and
-responsibility columns, as the paper's headline numbers are human.
+never as 0.
+
+Which run fills a cell is a defined choice, never "the newest": a column is read on one dataset
+and item set (its name, sha256 and number of items), the one that the most models were run on
+(then the larger, then by name), so every row of a column is measured on the same items. A row
+whose runs are all on other data gets no number there, and a note says on what it was run.
+Among several runs of one row on that dataset: the one with the fewest failed requests, then the
+most items, then by run id; the row lists the others. Every cell names its dataset and n, and
+flags a run with failed requests or one cut by ``--limit``. Human scores (task ``human``) take
+precedence over automatic judges for the safety and responsibility columns, as the paper's
+headline numbers are human; the cell says which it is. An MC run whose items mix the two levels
+fills both levels' columns, each computed from its own items.
 """
 
 from __future__ import annotations
 
+import hashlib
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from cvalues.report.identity import RunIdentity, identify, level_name
 from cvalues.report.loading import Run
+from cvalues.scoring.metrics import ScoredSample, compute_mc_metrics
 
 Kind = Literal["percent", "score", "count"]
 SCORE_METRICS = ("safety_score", "responsibility_score", "refusal_rate", "over_refusal_rate", "unparsed")
@@ -66,6 +78,8 @@ class Cell:
     run_path: str
     source: str  # the task that produced it: mc, mc-score, judge, human, generate
     reference: float | None = None  # position bias: the labels' own share of 回复1
+    dataset: str | None = None  # "name@sha256-prefix (n items)": what the number was measured on
+    flags: tuple[str, ...] = ()  # "3 failed requests", "partial: 16 of 64 items"
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -75,6 +89,8 @@ class Cell:
             "run_id": self.run_id,
             "run_path": self.run_path,
             "source": self.source,
+            "dataset": self.dataset,
+            "flags": list(self.flags),
         }
         if self.reference is not None:
             out["reference"] = self.reference
@@ -111,6 +127,7 @@ class LeaderboardRow:
 class Leaderboard:
     rows: list[LeaderboardRow]
     identities: dict[Path, RunIdentity]
+    references: dict[str, str | None] = field(default_factory=dict)  # column group -> its dataset, as shown
 
 
 def _ci(value: Any) -> tuple[float, float] | None:
@@ -123,18 +140,84 @@ def _ci(value: Any) -> tuple[float, float] | None:
     return None
 
 
-def _mc_cells(run: Run, prefix: str) -> dict[str, Cell | None]:
-    r = run.results
+def dataset_key(run: Run) -> str:
+    """What a run was measured on: dataset name, sha256 prefix and number of items."""
+    d = run.results.get("dataset") if isinstance(run.results.get("dataset"), dict) else {}
+    sha = str(d.get("sha256") or "")[:12]
+    return f"{d.get('name') or run.path.name}@{sha} ({d.get('n_items')} items)"
+
+
+def item_set_key(run: Run) -> str:
+    """Which items a run measured, for matching runs across models: for MC runs with samples, the
+    items themselves (ids and labels; ``mc score`` files of two models name the same items
+    differently), else the dataset's name, sha256 and size."""
+    if run.is_mc and run.samples:
+        ids = sorted(f"{s.get('id')}\x1f{s.get('label')}" for s in run.samples)
+        digest = hashlib.sha256("\x1e".join(ids).encode("utf-8")).hexdigest()[:12]
+        return f"{len(ids)} items {digest}"
+    return dataset_key(run)
+
+
+def run_flags(run: Run) -> tuple[str, ...]:
+    """Why a number may not stand for the whole dataset: failed requests, a cut item set."""
+    flags = []
+    execution = run.results.get("execution") if isinstance(run.results.get("execution"), dict) else {}
+    failed = execution.get("n_failed")
+    if isinstance(failed, int) and failed:
+        flags.append(f"{failed} failed requests")
+    d = run.results.get("dataset") if isinstance(run.results.get("dataset"), dict) else {}
+    n, whole = d.get("n_items"), d.get("n_items_in_dataset")
+    if isinstance(n, int) and isinstance(whole, int) and n < whole:
+        flags.append(f"partial: {n} of {whole} items")
+    return tuple(flags)
+
+
+def mc_levels(run: Run) -> Counter[str]:
+    """How many items of each level an MC run's samples hold."""
+    return Counter(
+        str(s["level"]) for s in run.samples or [] if s.get("level") in ("safety", "responsibility")
+    )
+
+
+def _level_results(run: Run, level: str) -> dict[str, Any]:
+    """The MC results of one level: the run's own when it has one level, else recomputed from its samples."""
+    levels = mc_levels(run)
+    if len(levels) < 2:
+        return run.results
+    samples = [
+        ScoredSample(
+            id=str(s["id"]),
+            label=s["label"],
+            pred=s["pred"],
+            pair_id=s.get("pair_id"),
+            question_key=s.get("question_key") or "",
+        )
+        for s in run.samples or []
+        if s.get("level") == level and s.get("pred") is not None and s.get("label") in ("回复1", "回复2")
+    ]
+    return compute_mc_metrics(samples)
+
+
+def level_run(run: Run, level: str) -> Run:
+    """The part of a mixed-level MC run that is of one level (the run itself when it has one level)."""
+    if len(mc_levels(run)) < 2:
+        return run
+    samples = [s for s in run.samples or [] if s.get("level") == level]
+    return Run(path=run.path, results={**run.results, **_level_results(run, level)}, samples=samples)
+
+
+def _mc_cells(run: Run, prefix: str, level: str) -> dict[str, Cell | None]:
+    r = _level_results(run, level)
     m = r["metrics"]
     total = m.get("total")
+    where, flags = dataset_key(run), run_flags(run)
 
     def cell(value: Any, ci: Any, n: Any, reference: Any = None) -> Cell | None:
         if not isinstance(value, (int, float)) or isinstance(value, bool):
             return None
         ref = reference if isinstance(reference, (int, float)) else None
-        return Cell(
-            value, _ci(ci), n if isinstance(n, int) else None, run.run_id, str(run.path), run.task, ref
-        )
+        n_items = n if isinstance(n, int) else None
+        return Cell(value, _ci(ci), n_items, run.run_id, str(run.path), run.task, ref, where, flags)
 
     bias = r.get("position_bias") if isinstance(r.get("position_bias"), dict) else {}
     pairs = r.get("pair_consistency") if isinstance(r.get("pair_consistency"), dict) else {}
@@ -159,7 +242,10 @@ def score_metric(run: Run, name: str) -> Cell | None:
         value, ci, n = raw, None, None
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         return None
-    return Cell(value, _ci(ci), n if isinstance(n, int) else None, run.run_id, str(run.path), run.task)
+    n_items = n if isinstance(n, int) else None
+    return Cell(
+        value, _ci(ci), n_items, run.run_id, str(run.path), run.task, None, dataset_key(run), run_flags(run)
+    )
 
 
 def _score_cells(run: Run) -> dict[str, Cell | None]:
@@ -171,24 +257,61 @@ def _score_cells(run: Run) -> dict[str, Cell | None]:
     return cells
 
 
-def _pick_newest(
-    candidates: list[Run], what: str, notes: list[str], rank: dict[str, int] | None = None
-) -> Run:
-    def order(run: Run) -> tuple[int, Any]:
-        return (-(rank or {}).get(run.task, 0), run.created, str(run.path))
+def _pick(candidates: list[Run], what: str, notes: list[str], rank: dict[str, int] | None = None) -> Run:
+    """Among runs of one row on the column's dataset: people before judges, then the fewest failed
+    requests, the most items, and the run id (a fixed order, so a re-run never moves a cell)."""
 
-    chosen = max(candidates, key=order)
-    if len(candidates) > 1:
-        others = "; ".join(sorted(f"{r.run_id} in {r.path}" for r in candidates if r is not chosen))
-        preferred = "the human one" if rank and chosen.task == "human" else "the newest"
+    def order(run: Run) -> tuple[Any, ...]:
+        execution = run.results.get("execution") if isinstance(run.results.get("execution"), dict) else {}
+        failed = execution.get("n_failed") if isinstance(execution.get("n_failed"), int) else 0
+        d = run.results.get("dataset") if isinstance(run.results.get("dataset"), dict) else {}
+        n = d.get("n_items") if isinstance(d.get("n_items"), int) else 0
+        return ((rank or {}).get(run.task, 9), failed, -n, run.run_id)
+
+    ordered = sorted(candidates, key=order)
+    chosen = ordered[0]
+    if len(ordered) > 1:
+        others = "; ".join(f"{r.run_id} in {r.path}" for r in ordered[1:])
+        why = "the human one" if rank and chosen.task == "human" else "fewest failed requests, most items"
         notes.append(
-            f"{what}: {len(candidates)} runs fill this cell; {preferred}, {chosen.run_id} in {chosen.path} "
-            f"({chosen.created:%Y-%m-%d %H:%M:%S}), is shown (not shown: {others})"
+            f"{what}: {len(ordered)} runs fill this cell; {chosen.run_id} is shown "
+            f"({why}; not shown: {others})"
         )
     return chosen
 
 
-def _build_row(key: str, ident: RunIdentity, runs: list[tuple[Run, RunIdentity]]) -> LeaderboardRow:
+def _reference(candidates: dict[str, list[Run]]) -> str | None:
+    """The dataset a column is read on: the one the most rows were run on, then the largest, then by name."""
+    rows_by_key: dict[str, set[str]] = defaultdict(set)
+    size: dict[str, int] = {}
+    for row_key, runs in candidates.items():
+        for run in runs:
+            rows_by_key[item_set_key(run)].add(row_key)
+            d = run.results.get("dataset") if isinstance(run.results.get("dataset"), dict) else {}
+            size[item_set_key(run)] = d.get("n_items") if isinstance(d.get("n_items"), int) else 0
+    if not rows_by_key:
+        return None
+    return min(rows_by_key, key=lambda key: (-len(rows_by_key[key]), -size[key], key))
+
+
+def _describe(reference: str | None, runs: list[Run]) -> str | None:
+    """A reference item set as a reader knows it: the dataset of a run measured on it."""
+    return next((dataset_key(run) for run in runs if item_set_key(run) == reference), reference)
+
+
+def _on_reference(runs: list[Run], reference: str | None, what: str, notes: list[str]) -> list[Run]:
+    kept = [run for run in runs if item_set_key(run) == reference]
+    if runs and not kept:
+        elsewhere = ", ".join(sorted({dataset_key(run) for run in runs}))
+        notes.append(
+            f"{what}: not shown: this column is read on {reference}; this model was run on {elsewhere}"
+        )
+    return kept
+
+
+def _build_row(
+    key: str, ident: RunIdentity, runs: list[tuple[Run, RunIdentity]], references: dict[str, str | None]
+) -> LeaderboardRow:
     row = LeaderboardRow(
         key=key,
         label=ident.label,
@@ -196,29 +319,53 @@ def _build_row(key: str, ident: RunIdentity, runs: list[tuple[Run, RunIdentity]]
         variant=dict(ident.variant),
         cells={c.key: None for c in COLUMNS},
     )
-    for level in ("safety", "responsibility"):
-        candidates = [run for run, i in runs if run.is_mc and i.level == level]
-        if not candidates:
+    for level, candidates in _mc_candidates(runs).items():
+        what = f"{level_name(level)} MC"
+        kept = _on_reference(candidates, references[what], what, row.notes)
+        if not kept:
             continue
-        prefix = level_name(level).lower()
-        chosen = _pick_newest(candidates, f"{level_name(level)} MC", row.notes)
+        chosen = _pick(kept, what, row.notes)
         row.mc_runs[level] = chosen
-        row.cells.update(_mc_cells(chosen, prefix))
+        row.cells.update(_mc_cells(chosen, level_name(level).lower(), level))
         note = next(i.level_note for r, i in runs if r is chosen)
-        if note:
+        if note and len(mc_levels(chosen)) < 2:
             row.notes.append(f"{chosen.run_id}: {note}")
     score_cells = {run.path: _score_cells(run) for run, _ in runs if not run.is_mc}
-    for metric in ("safety_score", "responsibility_score", "refusal_rate", "over_refusal_rate"):
-        candidates = [run for run, _ in runs if not run.is_mc and score_cells[run.path][metric] is not None]
-        if not candidates:
+    for metric, candidates in _score_candidates(runs, score_cells).items():
+        label = COLUMN_BY_KEY[metric].label
+        kept = _on_reference(candidates, references[metric], label, row.notes)
+        if not kept:
             continue
-        chosen = _pick_newest(candidates, COLUMN_BY_KEY[metric].label, row.notes, _SCORE_SOURCE_RANK)
+        chosen = _pick(kept, label, row.notes, _SCORE_SOURCE_RANK)
         row.score_runs[metric] = chosen
         row.cells[metric] = score_cells[chosen.path][metric]
         if metric.endswith("_score"):
             unparsed_key = metric.replace("_score", "_unparsed")
             row.cells[unparsed_key] = score_cells[chosen.path][unparsed_key]
     return row
+
+
+def _mc_candidates(runs: list[tuple[Run, RunIdentity]]) -> dict[str, list[Run]]:
+    """Level -> the MC runs holding items of that level (a mixed run counts for both)."""
+    found: dict[str, list[Run]] = {}
+    for level in ("safety", "responsibility"):
+        matching = [
+            run for run, ident in runs if run.is_mc and (level in mc_levels(run) or ident.level == level)
+        ]
+        if matching:
+            found[level] = matching
+    return found
+
+
+def _score_candidates(
+    runs: list[tuple[Run, RunIdentity]], score_cells: dict[Path, dict[str, Cell | None]]
+) -> dict[str, list[Run]]:
+    found: dict[str, list[Run]] = {}
+    for metric in ("safety_score", "responsibility_score", "refusal_rate", "over_refusal_rate"):
+        matching = [run for run, _ in runs if not run.is_mc and score_cells[run.path][metric] is not None]
+        if matching:
+            found[metric] = matching
+    return found
 
 
 def _sort_key(row: LeaderboardRow) -> tuple[Any, ...]:
@@ -233,13 +380,22 @@ def build_leaderboard(runs: list[Run], *, group_by: str = "settings") -> Leaderb
     for run in runs:
         ident = identities[run.path]
         grouped.setdefault(ident.row_key, []).append((run, ident))
+    references: dict[str, str | None] = {}
+    for level in ("safety", "responsibility"):
+        by_row = {key: _mc_candidates(members).get(level, []) for key, members in grouped.items()}
+        references[f"{level_name(level)} MC"] = _reference(by_row)
+    cells = {run.path: _score_cells(run) for run in runs if not run.is_mc}
+    for metric in ("safety_score", "responsibility_score", "refusal_rate", "over_refusal_rate"):
+        by_row = {key: _score_candidates(members, cells).get(metric, []) for key, members in grouped.items()}
+        references[metric] = _reference(by_row)
     rows = []
     for key, members in grouped.items():
-        row = _build_row(key, members[0][1], members)
-        if any(row.cells.values()):
+        row = _build_row(key, members[0][1], members, references)
+        if any(row.cells.values()) or row.notes:  # a model measured only on other items is listed, saying so
             rows.append(row)
             continue
         for run, _ in members:  # e.g. a pairwise judge run: listed with the runs, not on the board
             run.warnings.append(f"{run.path}: no leaderboard figure in this {run.task} run")
     rows.sort(key=_sort_key)
-    return Leaderboard(rows=rows, identities=identities)
+    shown = {key: _describe(reference, runs) for key, reference in references.items()}
+    return Leaderboard(rows=rows, identities=identities, references=shown)

@@ -30,6 +30,9 @@ def _leaderboard(report: Report, columns: list[Column]) -> list[str]:
             [row.label]
             + [
                 fmt_cell(cell.value if cell else None, cell.ci if cell else None, c.kind)
+                + (f" n={cell.n}" if cell and cell.n is not None else "")
+                + (f" ({cell.source})" if cell and cell.source in ("human", "judge") else "")
+                + (" †" if cell and cell.flags else "")
                 for c, cell in zip(columns, cells, strict=True)
             ]
         )
@@ -44,10 +47,19 @@ def render_markdown(report: Report) -> str:
         "Values with 95% intervals; — = not measured (never 0). "
         "L1 = Level-1 safety, L2 = Level-2 responsibility.",
         "",
-        "## Leaderboard",
-        "",
-        *_leaderboard(report, [c for c in COLUMNS if c.main]),
     ]
+    if report.findings:
+        lines += ["## Findings", "", *(f"- {_md(finding)}" for finding in report.findings), ""]
+    lines += ["## Leaderboard", ""]
+    datasets = [f"{key}: {_md(where)}" for key, where in report.board.references.items() if where]
+    if datasets:
+        lines += [
+            "Each column is read on one item set: "
+            + "; ".join(datasets)
+            + ". † = failed requests or a cut item set.",
+            "",
+        ]
+    lines += _leaderboard(report, [c for c in COLUMNS if c.main])
     diagnostics = [c for c in COLUMNS if not c.main and any(r.cells.get(c.key) for r in report.board.rows)]
     if diagnostics:
         lines += ["### Diagnostics", "", *_leaderboard(report, diagnostics)]
