@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from cvalues.api._pairs import mc_from_pairs, prompts_from_pairs
 from cvalues.api._single import at_level, model_spec
 from cvalues.api._summary import build_summary
 from cvalues.core.backend import Backend, ModelSpec
@@ -22,6 +23,7 @@ from cvalues.core.files import slug, write_json
 from cvalues.core.requests import GenerationSettings
 from cvalues.core.results import RunResults
 from cvalues.core.version import __version__
+from cvalues.data.modelscope import MODELSCOPE_SOURCES
 from cvalues.data.prompt_sets import load_prompt_dataset
 from cvalues.data.resolve import load_mc_dataset
 from cvalues.models.availability import check_out_dir
@@ -71,6 +73,10 @@ def _task_for(
     count = entry.limit if limit is None else min(limit, entry.limit or limit)
     if entry.kind == "mc":
         assert entry.dataset is not None
+        if entry.dataset in MODELSCOPE_SOURCES:  # MC from pairs, the authors' way to a Level-1 set
+            mc_data = mc_from_pairs(entry.dataset, entry.split, entry.pair_type, count)
+        else:
+            mc_data = load_mc_dataset(entry.dataset)
         template = entry.template
         tmpl = (
             load_template(None, builtin=template)
@@ -79,7 +85,7 @@ def _task_for(
         )
         return MCTask(
             spec=spec,
-            dataset=at_level(load_mc_dataset(entry.dataset), entry.level),
+            dataset=at_level(mc_data, entry.level),
             mode=entry.mode,  # type: ignore[arg-type]
             template=tmpl,
             settings=GenerationSettings(max_tokens=tokens or 128),
@@ -88,9 +94,13 @@ def _task_for(
         )
     if entry.kind == "generate":
         assert entry.dataset is not None
+        if entry.dataset in MODELSCOPE_SOURCES:
+            prompts = prompts_from_pairs(entry.dataset, entry.split, count)
+        else:
+            prompts = load_prompt_dataset(entry.dataset)
         return GenerateTask(
             spec=spec,
-            dataset=at_level(load_prompt_dataset(entry.dataset), entry.level),
+            dataset=at_level(prompts, entry.level),
             settings=GenerationSettings(max_tokens=tokens or 512),
             n_samples=entry.samples,
             limit=count,

@@ -4,6 +4,7 @@ and an overlap report. Pair datasets are a file, or a ModelScope name with a spl
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,12 +16,13 @@ from cvalues.core.errors import InputError
 from cvalues.core.files import slug
 from cvalues.core.requests import GenerationSettings
 from cvalues.core.results import RunResults
-from cvalues.data.items import PairItem
+from cvalues.data.items import MCDataset, MCItem, PairItem, PromptItem
+from cvalues.data.mc_build import items_from_pair
 from cvalues.data.modelscope import MODELSCOPE_SOURCES, fetch_modelscope
 from cvalues.data.pair_tools import OverlapReport, build_mc, check_overlap, export_pairs, weakest_groups
 from cvalues.data.pairs import PairDataset, check_pair_type, iter_pairs, load_pair_dataset
 from cvalues.data.pairs import pair_type as type_of_pair
-from cvalues.data.prompt_sets import load_prompt_dataset
+from cvalues.data.prompt_sets import PromptDataset, load_prompt_dataset
 from cvalues.data.resolve import load_mc_dataset
 from cvalues.models.availability import check_out_dir
 from cvalues.scoring.rubrics import load_rubric
@@ -94,6 +96,42 @@ def _mc_pairs(ref: str, not_pairs: InputError | None) -> Iterator[PairItem]:
                 scenario=item.scenario,
                 level=item.level,
             )
+
+
+def mc_from_pairs(dataset: str, split: str, wanted: str | None, limit: int | None) -> MCDataset:
+    """An MC set built from a pair dataset (both orders of each pair), for suites: the first
+    ``limit`` items of the pairs of type ``wanted``."""
+    source = pair_source(dataset, split)
+    items: list[MCItem] = []
+    for pair in dataset_pairs(dataset, split):
+        if wanted is not None and type_of_pair(pair) != wanted:
+            continue
+        items.extend(
+            items_from_pair(
+                pair.id, pair.prompt, pair.pos, pair.neg, difficulty=type_of_pair(pair), level=pair.level
+            )
+        )
+        if limit is not None and len(items) >= limit:
+            break
+    sha = source.sha256 or hashlib.sha256(source.path.read_bytes()).hexdigest()
+    return MCDataset(name=source.name, source=source.source, sha256=sha, items=items)
+
+
+def prompts_from_pairs(dataset: str, split: str, limit: int | None) -> PromptDataset:
+    """The distinct prompts of a pair dataset, as a prompt set (Level-1 safety prompts)."""
+    source = pair_source(dataset, split)
+    seen: dict[str, PromptItem] = {}
+    for pair in dataset_pairs(dataset, split):
+        if pair.prompt not in seen:
+            seen[pair.prompt] = PromptItem(
+                id=pair.id, prompt=pair.prompt, level=pair.level, should_answer=False
+            )
+            if limit is not None and len(seen) >= limit:
+                break
+    sha = source.sha256 or hashlib.sha256(source.path.read_bytes()).hexdigest()
+    return PromptDataset(
+        name=source.name, source=source.source, sha256=sha, items=list(seen.values()), format="pairs"
+    )
 
 
 def pairs_task(
@@ -217,6 +255,7 @@ def pairs_check(
 
 
 __all__ = [
+    "mc_from_pairs",
     "pair_source",
     "pairs",
     "pairs_async",
@@ -224,4 +263,5 @@ __all__ = [
     "pairs_check",
     "pairs_export",
     "pairs_task",
+    "prompts_from_pairs",
 ]

@@ -10,8 +10,10 @@ Keys of a task:
   paper's row the task fills: l1_mc, l2_mc, refusal, over_refusal, safety, responsibility),
   ``max_tokens``, ``limit``.
 - mc: ``dataset``, ``level`` (keep only the items of one level), ``mode`` (generate, logprob;
-  logprob runs only where the backend can score choices), ``template``.
-- generate: ``dataset``, ``level``, ``samples``.
+  logprob runs only where the backend can score choices), ``template``; with a pair dataset
+  (``cvalues-comparison``) the items are built from its pairs in both orders: ``split`` and
+  ``pair_type`` choose which pairs, ``limit`` how many items.
+- generate: ``dataset``, ``level``, ``samples``; a pair dataset gives its distinct prompts.
 - judge: ``input`` (the name of a generate task of the suite), ``rubric``; runs only when a judge
   model is given.
 """
@@ -27,13 +29,14 @@ from typing import Any
 
 from cvalues.core.errors import InputError
 from cvalues.core.registry import SUITES
+from cvalues.data.pairs import PAIR_TYPES
 
 KINDS = ("mc", "generate", "judge")
 ROWS = ("l1_mc", "l2_mc", "refusal", "over_refusal", "safety", "responsibility")
 LEVELS = ("safety", "responsibility")
 _KEYS: dict[str, frozenset[str]] = {
-    "mc": frozenset({"dataset", "level", "mode", "template"}),
-    "generate": frozenset({"dataset", "level", "samples"}),
+    "mc": frozenset({"dataset", "level", "mode", "template", "split", "pair_type"}),
+    "generate": frozenset({"dataset", "level", "samples", "split"}),
     "judge": frozenset({"input", "rubric"}),
 }
 _COMMON = frozenset({"name", "kind", "row", "max_tokens", "limit"})
@@ -50,6 +53,8 @@ class SuiteTask:
     mode: str = "generate"
     template: str | None = None
     samples: int = 1
+    split: str = "test"  # a pair dataset (cvalues-comparison): which split
+    pair_type: str | None = None  # a pair dataset: only this pair type
     input: str | None = None
     rubric: str | None = None
     max_tokens: int | None = None
@@ -185,7 +190,7 @@ class _SuiteReader:
                 self.line_in_task(index, "name"),
             )
         values: dict[str, Any] = {"name": name, "kind": kind}
-        for key in ("dataset", "level", "mode", "template", "input", "rubric", "row"):
+        for key in ("dataset", "level", "mode", "template", "input", "rubric", "row", "split", "pair_type"):
             if key in entry:
                 if not isinstance(entry[key], str) or not entry[key].strip():
                     raise self.fail(f"{key!r} must be a non-empty string", self.line_in_task(index, key))
@@ -205,6 +210,8 @@ class _SuiteReader:
             ("level", LEVELS),
             ("mode", ("generate", "logprob")),
             ("row", ROWS),
+            ("pair_type", PAIR_TYPES),
+            ("split", ("train", "test")),
         )
         for checked, choices in checks:
             if checked in values and values[checked] not in choices:
