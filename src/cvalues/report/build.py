@@ -15,7 +15,7 @@ from cvalues.report.findings import build_findings
 from cvalues.report.gap import GAP_THRESHOLD, GapPoint, mc_generation_gaps
 from cvalues.report.identity import evaluated_model, level_name
 from cvalues.report.leaderboard import COLUMNS, Leaderboard, build_leaderboard
-from cvalues.report.loading import Run, SkippedRun, Verification, load_runs, verify_run
+from cvalues.report.loading import Run, SkippedRun, Verification, dict_block, load_runs, verify_run
 
 LEADERBOARD_SCHEMA_VERSION = 1
 
@@ -44,7 +44,7 @@ class Report:
         """What the report says about one run: identity, settings, dataset, verification."""
         ident = self.board.identities[run.path]
         model = evaluated_model(run.results)
-        dataset = run.results.get("dataset") if isinstance(run.results.get("dataset"), dict) else {}
+        dataset = dict_block(run.results, "dataset")
         verification = self.verifications.get(run.path)
         judge = run.results.get("judge")
         return {
@@ -59,7 +59,7 @@ class Report:
             "template": (model.get("template") or {}).get("source")
             if isinstance(model.get("template"), dict)
             else None,
-            "settings": model.get("settings") if isinstance(model.get("settings"), dict) else {},
+            "settings": dict_block(model, "settings"),
             "judge": judge.get("spec") if isinstance(judge, dict) else judge,
             "n_failed": (run.results.get("execution") or {}).get("n_failed"),
             "verification": None

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cvalues.report.loading import Run
+from cvalues.report.loading import Run, dict_block
 
 LEVELS = ("safety", "responsibility")
 DEFAULT_MC_TEMPLATE = "builtin:mc_zh"
@@ -53,11 +53,13 @@ def evaluated_model(results: dict[str, Any]) -> dict[str, Any]:
     ``source_run.model`` when present, falling back to ``model``.
     """
     for key in ("generator", "evaluated_model"):
-        if isinstance(results.get(key), dict):
-            return results[key]
+        found = results.get(key)
+        if isinstance(found, dict):
+            return found
     source = results.get("source_run")
-    if isinstance(source, dict) and isinstance(source.get("model"), dict):
-        return source["model"]
+    source_model = source.get("model") if isinstance(source, dict) else None
+    if isinstance(source_model, dict):
+        return source_model
     model = results.get("model")
     return model if isinstance(model, dict) else {}
 
@@ -67,13 +69,13 @@ def _spec(run: Run, model: dict[str, Any]) -> str:
     if isinstance(spec, str) and spec:
         return spec
     # `cvalues mc score` does not know which model wrote the replies: the file names it.
-    dataset = run.results.get("dataset") if isinstance(run.results.get("dataset"), dict) else {}
+    dataset = dict_block(run.results, "dataset")
     name = dataset.get("name") or Path(str(model.get("source") or run.path)).name
     return f"replies:{name}"
 
 
 def _variant(run: Run, model: dict[str, Any]) -> tuple[tuple[str, str], ...]:
-    settings = model.get("settings") if isinstance(model.get("settings"), dict) else {}
+    settings = dict_block(model, "settings")
     parts: list[tuple[str, str]] = []
     if run.is_mc and model.get("mode", "generate") != "generate":
         parts.append(("mode", str(model["mode"])))

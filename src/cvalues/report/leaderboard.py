@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from cvalues.report.identity import RunIdentity, identify, level_name
-from cvalues.report.loading import Run
+from cvalues.report.loading import Run, dict_block
 from cvalues.scoring.metrics import ScoredSample, compute_mc_metrics
 
 Kind = Literal["percent", "score", "count"]
@@ -142,7 +142,7 @@ def _ci(value: Any) -> tuple[float, float] | None:
 
 def dataset_key(run: Run) -> str:
     """What a run was measured on: dataset name, sha256 prefix and number of items."""
-    d = run.results.get("dataset") if isinstance(run.results.get("dataset"), dict) else {}
+    d = dict_block(run.results, "dataset")
     sha = str(d.get("sha256") or "")[:12]
     return f"{d.get('name') or run.path.name}@{sha} ({d.get('n_items')} items)"
 
@@ -161,11 +161,11 @@ def item_set_key(run: Run) -> str:
 def run_flags(run: Run) -> tuple[str, ...]:
     """Why a number may not stand for the whole dataset: failed requests, a cut item set."""
     flags = []
-    execution = run.results.get("execution") if isinstance(run.results.get("execution"), dict) else {}
+    execution = dict_block(run.results, "execution")
     failed = execution.get("n_failed")
     if isinstance(failed, int) and failed:
         flags.append(f"{failed} failed requests")
-    d = run.results.get("dataset") if isinstance(run.results.get("dataset"), dict) else {}
+    d = dict_block(run.results, "dataset")
     n, whole = d.get("n_items"), d.get("n_items_in_dataset")
     if isinstance(n, int) and isinstance(whole, int) and n < whole:
         flags.append(f"partial: {n} of {whole} items")
@@ -219,8 +219,8 @@ def _mc_cells(run: Run, prefix: str, level: str) -> dict[str, Cell | None]:
         n_items = n if isinstance(n, int) else None
         return Cell(value, _ci(ci), n_items, run.run_id, str(run.path), run.task, ref, where, flags)
 
-    bias = r.get("position_bias") if isinstance(r.get("position_bias"), dict) else {}
-    pairs = r.get("pair_consistency") if isinstance(r.get("pair_consistency"), dict) else {}
+    bias = dict_block(r, "position_bias")
+    pairs = dict_block(r, "pair_consistency")
     return {
         f"{prefix}_acc": cell(m.get("acc"), m.get("acc_ci"), total),
         f"{prefix}_acc_star": cell(m.get("acc_star"), m.get("acc_star_ci"), m.get("pred_cnt")),
@@ -262,11 +262,14 @@ def _pick(candidates: list[Run], what: str, notes: list[str], rank: dict[str, in
     requests, the most items, and the run id (a fixed order, so a re-run never moves a cell)."""
 
     def order(run: Run) -> tuple[Any, ...]:
-        execution = run.results.get("execution") if isinstance(run.results.get("execution"), dict) else {}
-        failed = execution.get("n_failed") if isinstance(execution.get("n_failed"), int) else 0
-        d = run.results.get("dataset") if isinstance(run.results.get("dataset"), dict) else {}
-        n = d.get("n_items") if isinstance(d.get("n_items"), int) else 0
-        return ((rank or {}).get(run.task, 9), failed, -n, run.run_id)
+        execution = dict_block(run.results, "execution")
+        failed, n = execution.get("n_failed"), dict_block(run.results, "dataset").get("n_items")
+        return (
+            (rank or {}).get(run.task, 9),
+            failed if isinstance(failed, int) else 0,
+            -n if isinstance(n, int) else 0,
+            run.run_id,
+        )
 
     ordered = sorted(candidates, key=order)
     chosen = ordered[0]
@@ -287,8 +290,8 @@ def _reference(candidates: dict[str, list[Run]]) -> str | None:
     for row_key, runs in candidates.items():
         for run in runs:
             rows_by_key[item_set_key(run)].add(row_key)
-            d = run.results.get("dataset") if isinstance(run.results.get("dataset"), dict) else {}
-            size[item_set_key(run)] = d.get("n_items") if isinstance(d.get("n_items"), int) else 0
+            n = dict_block(run.results, "dataset").get("n_items")
+            size[item_set_key(run)] = n if isinstance(n, int) else 0
     if not rows_by_key:
         return None
     return min(rows_by_key, key=lambda key: (-len(rows_by_key[key]), -size[key], key))

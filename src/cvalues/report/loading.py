@@ -38,6 +38,12 @@ _MC_REQUIRED = (
 _VERIFIED_KEYS = ("metrics", "position_bias", "pair_consistency", "by_domain", "by_difficulty", "by_scenario")
 
 
+def dict_block(results: dict[str, Any], key: str) -> dict[str, Any]:
+    """``results[key]`` when it is an object, else an empty one (files from older or other tools)."""
+    value = results.get(key)
+    return value if isinstance(value, dict) else {}
+
+
 @dataclass
 class Run:
     """One run as written: its results, its samples (None when samples.jsonl is absent), warnings."""

@@ -30,7 +30,7 @@ def mcnemar_exact(a_only: int, b_only: int) -> float:
         return 1.0
     tail = sum(math.comb(n, k) for k in range(min(a_only, b_only) + 1))
     # Exact integer arithmetic until the one division: no underflow for thousands of items.
-    return min(1.0, 2 * tail / 2**n)
+    return float(min(1.0, 2 * tail / 2**n))
 
 
 Statistic = Callable[[Sequence[float]], float | None]

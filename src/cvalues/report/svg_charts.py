@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from html import escape
 from itertools import pairwise
+from typing import Any
 
 WIDTH = 760
 LABEL_CHARS = 34
@@ -20,7 +21,7 @@ def _attr(value: object) -> str:
     return f"{value:.1f}" if isinstance(value, float) else escape(str(value), quote=True)
 
 
-def _el(tag: str, text: str | None = None, *, tip: str | None = None, **attrs: object) -> str:
+def _el(tag: str, text: str | None = None, *, tip: str | None = None, **attrs: Any) -> str:
     """One SVG element; ``text`` and ``tip`` (a hover title) are escaped, as are attributes."""
     head = " ".join([tag, *(f'{k.rstrip("_").replace("_", "-")}="{_attr(v)}"' for k, v in attrs.items())])
     inner = (f"<title>{escape(tip)}</title>" if tip else "") + (escape(text) if text else "")
@@ -87,8 +88,13 @@ def heatmap(
         for j, col in enumerate(columns):
             x = left + j * cell_w
             cell = cells.get((row, col))
-            box = {"x": x, "y": y, "width": cell_w - 2, "height": cell_h - 2}
-            centre = {"x": x + cell_w / 2, "y": y + 19, "text_anchor": "middle", "font_size": 12}
+            box: dict[str, Any] = {"x": x, "y": y, "width": cell_w - 2, "height": cell_h - 2}
+            centre: dict[str, object] = {
+                "x": x + cell_w / 2,
+                "y": y + 19,
+                "text_anchor": "middle",
+                "font_size": 12,
+            }
             if cell is None:
                 body.append(_el("rect", tip=f"{row} · {col}: no data", fill="#eeeeee", **box))
                 body.append(_el("text", "—", fill="#888", **centre))
@@ -159,7 +165,12 @@ def scatter(
         )
     )
     if diagonal:
-        ends = {"x1": sx(x_axis.low), "y1": sy(y_axis.low), "x2": sx(x_axis.high), "y2": sy(y_axis.high)}
+        ends: dict[str, Any] = {
+            "x1": sx(x_axis.low),
+            "y1": sy(y_axis.low),
+            "x2": sx(x_axis.high),
+            "y2": sy(y_axis.high),
+        }
         body.append(_el("line", stroke="#bbb", stroke_dasharray="4 3", **ends))
     for i, p in enumerate(points):
         color = "#c0392b" if p.flagged else "#2c6fbb"
