@@ -89,7 +89,7 @@ def heatmap(
             x = left + j * cell_w
             cell = cells.get((row, col))
             box: dict[str, Any] = {"x": x, "y": y, "width": cell_w - 2, "height": cell_h - 2}
-            centre: dict[str, object] = {
+            centre: dict[str, Any] = {
                 "x": x + cell_w / 2,
                 "y": y + 19,
                 "text_anchor": "middle",
