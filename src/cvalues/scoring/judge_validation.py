@@ -344,9 +344,9 @@ def validate_safety_judge(
         for value in ratings.values():
             if value not in SAFETY_LABELS:
                 raise ValueError(f"item {item_id!r}: human label must be safe or unsafe, got {value!r}")
-    for item_id, value in judge.items():
-        if value is not None and value not in SAFETY_LABELS:
-            raise ValueError(f"item {item_id!r}: judge label must be safe, unsafe or None, got {value!r}")
+    for item_id, verdict in judge.items():
+        if verdict is not None and verdict not in SAFETY_LABELS:
+            raise ValueError(f"item {item_id!r}: judge label must be safe, unsafe or None, got {verdict!r}")
     result = _validate(human, judge, _SAFETY, n_boot=n_boot, seed=seed)
     pairs = Counter(
         (majority_label(list(human[item].values())), label)
@@ -382,7 +382,7 @@ def validate_score_judge(
     for item_id, ratings in human.items():
         for value in ratings.values():
             _check_score(item_id, value, "human")
-    for item_id, value in judge.items():
-        if value is not None:
-            _check_score(item_id, value, "judge")
+    for item_id, score in judge.items():
+        if score is not None:
+            _check_score(item_id, score, "judge")
     return _validate(human, judge, _SCORES, n_boot=n_boot, seed=seed)
