@@ -29,6 +29,11 @@ _API = (
     "mc",
     "mc_async",
     "mc_score",
+    "pairs",
+    "pairs_async",
+    "pairs_build_mc",
+    "pairs_check",
+    "pairs_export",
     "read_results",
 )
 
@@ -45,6 +50,11 @@ if TYPE_CHECKING:
         mc,
         mc_async,
         mc_score,
+        pairs,
+        pairs_async,
+        pairs_build_mc,
+        pairs_check,
+        pairs_export,
         read_results,
     )
 

@@ -20,7 +20,7 @@ from cvalues.data.items import MCDataset, MCItem, PairItem, PromptItem
 from cvalues.data.mc_build import items_from_pair
 from cvalues.data.modelscope import MODELSCOPE_SOURCES, fetch_modelscope
 from cvalues.data.pair_tools import OverlapReport, build_mc, check_overlap, export_pairs, weakest_groups
-from cvalues.data.pairs import PairDataset, check_pair_type, iter_pairs, load_pair_dataset
+from cvalues.data.pairs import check_pair_type, iter_pairs, load_pair_dataset
 from cvalues.data.pairs import pair_type as type_of_pair
 from cvalues.data.prompt_sets import PromptDataset, load_prompt_dataset
 from cvalues.data.resolve import load_mc_dataset
@@ -158,11 +158,10 @@ def pairs_task(
             f"a judge scores pairs with a pairwise rubric, not {loaded_rubric.name!r}", flag="--rubric"
         )
     source = pair_source(dataset, split)
-    data = load_pair_dataset(source.path, name=source.name, source=source.source)
-    if wanted is not None:
-        data = PairDataset(
-            data.name, data.source, data.sha256, [p for p in data.items if type_of_pair(p) == wanted]
-        )
+    # Only the pairs asked about are read into memory (a --limit on 145k pairs holds --limit pairs).
+    data = load_pair_dataset(
+        source.path, name=source.name, source=source.source, wanted_type=wanted, limit=limit
+    )
     if not data.items:
         raise InputError("no pairs to score" + (f" of type {wanted}" if wanted else ""), path=source.path)
     return PairsTask(

@@ -122,8 +122,16 @@ class PairDataset:
         return len(self.items)
 
 
-def load_pair_dataset(path: Path, *, name: str | None = None, source: str | None = None) -> PairDataset:
-    """Every pair of ``path``, with the file's sha256; ids made unique by their line where they repeat."""
+def load_pair_dataset(
+    path: Path,
+    *,
+    name: str | None = None,
+    source: str | None = None,
+    wanted_type: str | None = None,
+    limit: int | None = None,
+) -> PairDataset:
+    """The pairs of ``path`` (of one type, the first ``limit``: the rest is never held in memory),
+    with the whole file's sha256; ids made unique by their line where they repeat."""
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -131,6 +139,10 @@ def load_pair_dataset(path: Path, *, name: str | None = None, source: str | None
     items: list[PairItem] = []
     seen: set[str] = set()
     for number, pair in enumerate(iter_pairs(path), start=1):
+        if wanted_type is not None and pair_type(pair) != wanted_type:
+            continue
+        if limit is not None and len(items) >= limit:
+            break
         if pair.id in seen:  # the Comparison sample repeats one record: keep each as its own pair
             pair = replace(pair, id=f"{pair.id}#{number}")
         seen.add(pair.id)
