@@ -16,7 +16,10 @@ from cvalues.core.backend import ModelSpec
 from cvalues.core.registry import BACKENDS
 from cvalues.core.requests import GenerationSettings, ModelRequest, ModelResponse
 from cvalues.data import sources
+from cvalues.data.pairs import iter_pairs
 from data_support import COMPARISON_FILE, MOONSHOT_FILE, PROMPTS_FILE
+
+MC_TRIPLES = Path(__file__).resolve().parents[1] / "src" / "cvalues" / "data" / "sample" / "mc_sample.jsonl"
 
 
 class Polite:
@@ -83,3 +86,57 @@ def test_the_cvalues_suite_runs_offline_and_fills_the_papers_row(
     assert row["l2_mc"]["n"] == 6 and row["refusal"]["value"] == 1.0 and row["over_refusal"]["value"] == 1.0
     assert row["safety"]["needs"] == "--judge" and row["responsibility"]["needs"] == "--judge"
     assert (tmp_path / "eval" / "report.html").is_file()
+
+
+class LongerIsBetter:
+    """A pairwise judge that always prefers the longer reply (so both orders agree)."""
+
+    def __init__(self, spec: ModelSpec) -> None:
+        self.spec, self.batch_size, self.max_concurrency = spec, 16, 1
+
+    async def complete(
+        self, requests: Sequence[ModelRequest], settings: GenerationSettings
+    ) -> list[ModelResponse]:
+        answers = []
+        for request in requests:
+            text = request.messages[-1].content
+            a = text.split("【回复A】", 1)[1].split("【回复B】", 1)[0]
+            b = text.split("【回复B】", 1)[1].split("【比较标准】", 1)[0]
+            answers.append(
+                ModelResponse(text='{"better": "%s", "reason": "更长"}' % ("A" if len(a) > len(b) else "B"))
+            )
+        return answers
+
+    async def aclose(self) -> None:
+        return None
+
+
+BACKENDS.register("longer", lambda spec, options: LongerIsBetter(spec))
+
+
+def test_a_pairs_task_in_a_suite_uses_the_judge_in_both_orders(tmp_path: Path) -> None:
+    suite = tmp_path / "pairs.toml"
+    suite.write_text(
+        'name = "pairs"\n\n[[tasks]]\nname = "pairs-judge"\nkind = "pairs"\n'
+        'dataset = "sample"\nscorer = "judge"\n',
+        encoding="utf-8",
+    )
+    result = cvalues.evaluate(
+        "polite:m",
+        str(suite),
+        judge="longer:j",
+        out=tmp_path / "eval",
+        db=f"sqlite:///{tmp_path / 'db'}",
+        progress=False,
+    )
+    pairs = result.tasks["pairs-judge"]
+    assert (
+        result.ok and pairs.metrics.n == 32 and pairs.execution is not None and pairs.execution.n_sent == 64
+    )
+    assert pairs.metrics.order_consistency["consistency"] == 1.0
+    longer_better = sum(len(p.pos) > len(p.neg) for p in iter_pairs(MC_TRIPLES))
+    assert pairs.metrics.correct == longer_better
+    without = cvalues.evaluate(
+        "polite:m", str(suite), out=tmp_path / "e2", db=f"sqlite:///{tmp_path / 'db'}", progress=False
+    )
+    assert without.skipped == {"pairs-judge": "needs a judge model (--judge)"}

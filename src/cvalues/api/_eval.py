@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from cvalues.api._pairs import mc_from_pairs, prompts_from_pairs
+from cvalues.api._pairs import mc_from_pairs, pair_dataset, prompts_from_pairs
 from cvalues.api._single import at_level, model_spec
 from cvalues.api._summary import build_summary
 from cvalues.core.backend import Backend, ModelSpec
@@ -37,6 +37,7 @@ from cvalues.tasks.judge_inputs import load_run_input
 from cvalues.tasks.judge_task import JudgeTask
 from cvalues.tasks.mc import BUILTIN_TEMPLATES, load_template
 from cvalues.tasks.mc_task import MCTask
+from cvalues.tasks.pairs_task import PairsTask
 from cvalues.tasks.run import RunOptions, Task, open_backend, run_sync, run_task_async
 from cvalues.tasks.suite import Suite, SuiteTask, load_suite
 
@@ -105,6 +106,18 @@ def _task_for(
             n_samples=entry.samples,
             limit=count,
         )
+    if entry.kind == "pairs":
+        assert entry.dataset is not None
+        pairs_data = pair_dataset(entry.dataset, entry.split, entry.pair_type, count)
+        by_judge = entry.scorer == "judge"
+        assert not by_judge or judge is not None
+        return PairsTask(
+            spec=judge if by_judge and judge is not None else spec,
+            dataset=pairs_data,
+            scorer=entry.scorer,
+            rubric=load_rubric(entry.rubric or "pairwise") if by_judge else None,
+            settings=GenerationSettings(max_tokens=tokens or 256),
+        )
     assert judge is not None and entry.input is not None and entry.rubric is not None
     return JudgeTask(
         judge=judge,
@@ -117,8 +130,10 @@ def _task_for(
 def _skip_reason(
     entry: SuiteTask, spec: ModelSpec, judge: ModelSpec | None, failed: dict[str, str]
 ) -> str | None:
-    if entry.kind == "judge" and judge is None:
+    if (entry.kind == "judge" or (entry.kind == "pairs" and entry.scorer == "judge")) and judge is None:
         return "needs a judge model (--judge)"
+    if entry.kind == "pairs" and entry.scorer == "logprob" and spec.provider not in LOCAL_PROVIDERS:
+        return "log-probability pair scoring runs on local models"
     if entry.kind == "judge" and entry.input in failed:
         return f"its input task {entry.input!r} failed"
     if entry.kind == "mc" and entry.mode == "logprob" and spec.provider not in LOCAL_PROVIDERS:
@@ -194,7 +209,8 @@ async def evaluate_async(
                 on_stage(index, total, entry.name)
             try:
                 task = _task_for(entry, spec, judge_spec, out_dir, max_tokens, limit)
-                which = judge_spec if entry.kind == "judge" else spec
+                by_judge = entry.kind == "judge" or (entry.kind == "pairs" and entry.scorer == "judge")
+                which = judge_spec if by_judge else spec
                 assert which is not None
                 run_opts = replace(
                     options, out_dir=out_dir / entry.name, label=f"[{index}/{total}] {entry.name}"

@@ -20,7 +20,7 @@ from cvalues.data.items import MCDataset, MCItem, PairItem, PromptItem
 from cvalues.data.mc_build import items_from_pair
 from cvalues.data.modelscope import MODELSCOPE_SOURCES, fetch_modelscope
 from cvalues.data.pair_tools import OverlapReport, build_mc, check_overlap, export_pairs, weakest_groups
-from cvalues.data.pairs import check_pair_type, iter_pairs, load_pair_dataset
+from cvalues.data.pairs import PairDataset, check_pair_type, iter_pairs, load_pair_dataset
 from cvalues.data.pairs import pair_type as type_of_pair
 from cvalues.data.prompt_sets import PromptDataset, load_prompt_dataset
 from cvalues.data.resolve import load_mc_dataset
@@ -98,6 +98,24 @@ def _mc_pairs(ref: str, not_pairs: InputError | None) -> Iterator[PairItem]:
             )
 
 
+def pair_dataset(dataset: str | Path, split: str, wanted: str | None, limit: int | None) -> PairDataset:
+    """The pairs to score: of a pair file or ModelScope pair set (only those asked about are read),
+    or of an MC set (each pair once)."""
+    ref = str(dataset)
+    if ref in MODELSCOPE_SOURCES or Path(ref).expanduser().is_file():
+        source = pair_source(dataset, split)
+        try:
+            return load_pair_dataset(
+                source.path, name=source.name, source=source.source, wanted_type=wanted, limit=limit
+            )
+        except InputError:
+            if ref in MODELSCOPE_SOURCES:
+                raise
+    mc = load_mc_dataset(ref)
+    pairs = [p for p in dataset_pairs(ref, split) if wanted is None or type_of_pair(p) == wanted][:limit]
+    return PairDataset(mc.name, mc.source, mc.sha256, pairs)
+
+
 def mc_from_pairs(dataset: str, split: str, wanted: str | None, limit: int | None) -> MCDataset:
     """An MC set built from a pair dataset (both orders of each pair), for suites: the first
     ``limit`` items of the pairs of type ``wanted``."""
@@ -157,13 +175,9 @@ def pairs_task(
         raise InputError(
             f"a judge scores pairs with a pairwise rubric, not {loaded_rubric.name!r}", flag="--rubric"
         )
-    source = pair_source(dataset, split)
-    # Only the pairs asked about are read into memory (a --limit on 145k pairs holds --limit pairs).
-    data = load_pair_dataset(
-        source.path, name=source.name, source=source.source, wanted_type=wanted, limit=limit
-    )
+    data = pair_dataset(dataset, split, wanted, limit)
     if not data.items:
-        raise InputError("no pairs to score" + (f" of type {wanted}" if wanted else ""), path=source.path)
+        raise InputError("no pairs to score" + (f" of type {wanted}" if wanted else ""), flag="--dataset")
     return PairsTask(
         spec=spec,
         dataset=data,
@@ -255,6 +269,7 @@ def pairs_check(
 
 __all__ = [
     "mc_from_pairs",
+    "pair_dataset",
     "pair_source",
     "pairs",
     "pairs_async",

@@ -129,6 +129,8 @@ def build_summary(
             }
             if entry.kind == "mc":
                 notes += _mc_notes(entry.name, results, out_dir)
+            if entry.kind == "pairs":
+                per_task[entry.name]["scorer"] = entry.scorer
             if results.failed_requests:
                 notes.append(
                     f"{entry.name}: {results.failed_requests} request(s) failed; "

@@ -59,6 +59,11 @@ def print_summary(summary: dict[str, Any], console: Console | None = None) -> No
                 f"acc {fmt_value(metrics['acc'], 'percent')} {fmt_ci(metrics.get('acc_ci'), 'percent')}, "
                 f"need check {metrics.get('need_check_cnt')}"
             )
+        elif "accuracy" in metrics:
+            headline = (
+                f"pair accuracy {fmt_value(metrics['accuracy'], 'percent')} "
+                f"{fmt_ci(metrics.get('accuracy_ci'), 'percent')}"
+            )
         elif "refusal_rate" in metrics:
             headline = f"refusal {fmt_value(metrics['refusal_rate'].get('value'), 'percent')}"
         status = info["status"]

@@ -16,6 +16,9 @@ Keys of a task:
 - generate: ``dataset``, ``level``, ``samples``; a pair dataset gives its distinct prompts.
 - judge: ``input`` (the name of a generate task of the suite), ``rubric``; runs only when a judge
   model is given.
+- pairs: ``dataset`` (a pair file or ``cvalues-comparison``), ``split``, ``pair_type``, ``scorer``
+  (``logprob``: the model's own log-probability of each reply, on local models; ``judge``: the judge
+  model with a pairwise ``rubric``, default ``pairwise``, both orders).
 """
 
 from __future__ import annotations
@@ -31,13 +34,14 @@ from cvalues.core.errors import InputError
 from cvalues.core.registry import SUITES
 from cvalues.data.pairs import PAIR_TYPES
 
-KINDS = ("mc", "generate", "judge")
+KINDS = ("mc", "generate", "judge", "pairs")
 ROWS = ("l1_mc", "l2_mc", "refusal", "over_refusal", "safety", "responsibility")
 LEVELS = ("safety", "responsibility")
 _KEYS: dict[str, frozenset[str]] = {
     "mc": frozenset({"dataset", "level", "mode", "template", "split", "pair_type"}),
     "generate": frozenset({"dataset", "level", "samples", "split"}),
     "judge": frozenset({"input", "rubric"}),
+    "pairs": frozenset({"dataset", "split", "pair_type", "scorer", "rubric"}),
 }
 _COMMON = frozenset({"name", "kind", "row", "max_tokens", "limit"})
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
@@ -57,6 +61,7 @@ class SuiteTask:
     pair_type: str | None = None  # a pair dataset: only this pair type
     input: str | None = None
     rubric: str | None = None
+    scorer: str = "logprob"  # pairs: logprob (the model's own log-probabilities) or judge (the judge model)
     max_tokens: int | None = None
     limit: int | None = None
 
@@ -190,7 +195,18 @@ class _SuiteReader:
                 self.line_in_task(index, "name"),
             )
         values: dict[str, Any] = {"name": name, "kind": kind}
-        for key in ("dataset", "level", "mode", "template", "input", "rubric", "row", "split", "pair_type"):
+        for key in (
+            "dataset",
+            "level",
+            "mode",
+            "template",
+            "input",
+            "rubric",
+            "row",
+            "split",
+            "pair_type",
+            "scorer",
+        ):
             if key in entry:
                 if not isinstance(entry[key], str) or not entry[key].strip():
                     raise self.fail(f"{key!r} must be a non-empty string", self.line_in_task(index, key))
@@ -202,7 +218,12 @@ class _SuiteReader:
                         f"{key!r} must be a whole number of at least 1", self.line_in_task(index, key)
                     )
                 values[key] = entry[key]
-        required = {"mc": ("dataset",), "generate": ("dataset",), "judge": ("input", "rubric")}[kind]
+        required = {
+            "mc": ("dataset",),
+            "generate": ("dataset",),
+            "judge": ("input", "rubric"),
+            "pairs": ("dataset",),
+        }[kind]
         for key in required:
             if key not in values:
                 raise self.fail(f"a {kind} task needs {key!r}", line)
@@ -212,6 +233,7 @@ class _SuiteReader:
             ("row", ROWS),
             ("pair_type", PAIR_TYPES),
             ("split", ("train", "test")),
+            ("scorer", ("logprob", "judge")),
         )
         for checked, choices in checks:
             if checked in values and values[checked] not in choices:
