@@ -46,6 +46,10 @@ def _register() -> None:
     app.add_typer(datasets_cli.app, name="datasets")
     app.add_typer(mc_cli.app, name="mc")
 
+    from cvalues.cli import models as models_cli
+
+    app.add_typer(models_cli.app, name="models")
+
     from cvalues.cli import generate as generate_cli
     from cvalues.cli import judge as judge_cli
 

@@ -63,6 +63,10 @@ def check_model_available(spec: ModelSpec, flag: str = "--model") -> None:
             raise InputError(
                 f"model directory {spec.name} does not exist (a hub id looks like org/name)", flag=flag
             )
+        if spec.provider == "hf" or path.exists():
+            from cvalues.models.hf_loading import check_remote_code
+
+            check_remote_code(spec)
     elif spec.provider == "openai" and spec.base_url is None and not os.environ.get(spec.api_key_env):
         raise InputError(
             f"no API key for {spec.key}: set the environment variable {spec.api_key_env}, "
@@ -106,3 +110,37 @@ NEW_RUN_OPTION: Any = typer.Option(
     False, "--new-run", help="Start a new run in --out even if one with other settings is there."
 )
 PROGRESS_OPTION: Any = typer.Option(True, "--progress/--no-progress", help="Show a progress bar.")
+CHAT_FORMAT_OPTION: Any = typer.Option(
+    None,
+    "--chat-format",
+    help="Local models: the conversation format of a model without a chat template: chatglm-6b, moss, "
+    "belle, chinese-alpaca, ziya, plain (see `cvalues models formats`), or a Jinja template FILE "
+    "(messages, add_generation_prompt). Default: chosen from the model's name where unambiguous.",
+)
+TRUST_REMOTE_CODE_OPTION: Any = typer.Option(
+    False,
+    "--trust-remote-code",
+    help="Local models: run the Python code the model ships (config.json auto_map, e.g. ChatGLM-6B). "
+    "Off by default; recorded in the run.",
+)
+
+
+def local_model_options(model: str, chat_format: str | None, trust_remote_code: bool) -> dict[str, Any]:
+    """``ModelSpec.parse`` keywords for ``--chat-format`` and ``--trust-remote-code``.
+
+    An explicit ``--chat-format`` is checked here (a bad name or file is exit 2 before anything
+    is written); without one, a local model whose name names a known family gets its format
+    (``models.chat_formats.guess_chat_format``), so the choice is in the run's identity.
+    """
+    from cvalues.models.chat_formats import guess_chat_format, read_model_config, resolve_chat_format_option
+
+    provider, _, name = model.partition(":")
+    if chat_format:
+        resolved: str | None = resolve_chat_format_option(chat_format)
+    elif provider in ("hf", "gguf", "vllm"):
+        resolved = guess_chat_format(name, read_model_config(Path(name).expanduser()))
+        if resolved == "chatplug":
+            resolved = None  # not runnable here; the backend would refuse it
+    else:
+        resolved = None
+    return {"chat_format": resolved, "trust_remote_code": trust_remote_code}

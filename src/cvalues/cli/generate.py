@@ -9,6 +9,7 @@ from rich.console import Console
 
 from cvalues.cli.common import (
     BATCH_SIZE_OPTION,
+    CHAT_FORMAT_OPTION,
     CONCURRENCY_OPTION,
     DB_OPTION,
     DEVICE_OPTION,
@@ -16,9 +17,11 @@ from cvalues.cli.common import (
     MAX_RETRIES_OPTION,
     NEW_RUN_OPTION,
     PROGRESS_OPTION,
+    TRUST_REMOTE_CODE_OPTION,
     check_model_available,
     check_out_dir,
     exit_if_failed,
+    local_model_options,
     slug,
 )
 from cvalues.core.errors import InputError
@@ -77,6 +80,8 @@ def generate(
     batch_size: int = BATCH_SIZE_OPTION,
     dtype: str = DTYPE_OPTION,
     device: str = DEVICE_OPTION,
+    chat_format: str = CHAT_FORMAT_OPTION,
+    trust_remote_code: bool = TRUST_REMOTE_CODE_OPTION,
     db: str = DB_OPTION,
     new_run: bool = NEW_RUN_OPTION,
     progress: bool = PROGRESS_OPTION,
@@ -96,7 +101,13 @@ def generate(
     from cvalues.tasks.generate_runner import GenerateRunConfig, run_generate
 
     # Everything that can be wrong with the input is checked before anything is written.
-    spec = ModelSpec.parse(model, base_url=base_url, api_key_env=api_key_env, dtype=dtype)
+    spec = ModelSpec.parse(
+        model,
+        base_url=base_url,
+        api_key_env=api_key_env,
+        dtype=dtype,
+        **local_model_options(model, chat_format, trust_remote_code),
+    )
     settings = GenerationSettings(
         temperature=temperature, max_tokens=max_tokens, top_p=top_p, seed=seed, system_prompt=system_prompt
     )

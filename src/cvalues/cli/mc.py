@@ -9,6 +9,7 @@ from rich.console import Console
 
 from cvalues.cli.common import (
     BATCH_SIZE_OPTION,
+    CHAT_FORMAT_OPTION,
     CONCURRENCY_OPTION,
     DB_OPTION,
     DEVICE_OPTION,
@@ -16,9 +17,11 @@ from cvalues.cli.common import (
     MAX_RETRIES_OPTION,
     NEW_RUN_OPTION,
     PROGRESS_OPTION,
+    TRUST_REMOTE_CODE_OPTION,
     check_model_available,
     check_out_dir,
     exit_if_failed,
+    local_model_options,
     slug,
 )
 from cvalues.core.errors import InputError
@@ -84,6 +87,8 @@ def mc(
     batch_size: int = BATCH_SIZE_OPTION,
     dtype: str = DTYPE_OPTION,
     device: str = DEVICE_OPTION,
+    chat_format: str = CHAT_FORMAT_OPTION,
+    trust_remote_code: bool = TRUST_REMOTE_CODE_OPTION,
     db: str = DB_OPTION,
     new_run: bool = NEW_RUN_OPTION,
     progress: bool = PROGRESS_OPTION,
@@ -107,7 +112,13 @@ def mc(
     # Everything that can be wrong with the input is checked before anything is written.
     if mode not in MODES:
         raise InputError(f"must be one of {', '.join(MODES)}, got {mode!r}", flag="--mode")
-    spec = ModelSpec.parse(model, base_url=base_url, api_key_env=api_key_env, dtype=dtype)
+    spec = ModelSpec.parse(
+        model,
+        base_url=base_url,
+        api_key_env=api_key_env,
+        dtype=dtype,
+        **local_model_options(model, chat_format, trust_remote_code),
+    )
     check_model_available(spec)
     check_out_dir(out)
     loaded = load_mc_dataset(dataset, fields=parse_field_mapping(field), encoding=encoding, fmt=fmt)
