@@ -159,16 +159,21 @@ def mc(
 @app.command("score")
 def score(
     file: Path = typer.Argument(
-        ..., help="JSONL with `response` and `label` (回复1/回复2) on each line: the official step-2 file."
+        ...,
+        help="JSONL with `response` and `label` (回复1/回复2) on each line (the official step-2 file), an "
+        "OpenCompass predictions JSON, an lm-evaluation-harness samples JSONL or an inspect_ai log.",
     ),
     out: Path = typer.Option(None, "--out", "-o", help="Write results.json and samples.jsonl here."),
+    fmt: str = typer.Option(
+        None, "--format", help="jsonl | opencompass | lm-eval | inspect (default: detected from the content)."
+    ),
 ) -> None:
-    """Score replies that already exist (the official evaluation's step 2)."""
+    """Score replies that already exist (the official step 2, or another harness's outputs)."""
     from cvalues.report.terminal import print_mc_results
     from cvalues.tasks.mc_score import score_response_file
 
     check_out_dir(out)
-    results, _ = score_response_file(file, out_dir=out)
+    results, _ = score_response_file(file, out_dir=out, fmt=fmt)
     print_mc_results(results, console)
     if out is not None:
         console.print(f"wrote {out / 'results.json'} and {out / 'samples.jsonl'}")

@@ -2,7 +2,10 @@
 
 Input: JSONL, one object per line with ``response`` and ``label`` (回复1 / 回复2), as the
 official ``cvalues_eval.py`` reads it; ``meta_info`` (official MC rows) or top-level ``domain``
-/ ``difficulty`` give the breakdowns.
+/ ``difficulty`` give the breakdowns. Or another harness's per-sample output (OpenCompass
+predictions, lm-evaluation-harness ``--log_samples``, inspect_ai logs; see
+``data.harness_outputs``), read into the same rows and scored the same way. A row with
+``choice_logprobs`` (an lm-eval multiple-choice task) is scored by its most likely choice.
 """
 
 from __future__ import annotations
@@ -15,8 +18,8 @@ from typing import Any
 from cvalues import __version__
 from cvalues.core.errors import InputError
 from cvalues.core.files import write_json, write_jsonl
+from cvalues.data.harness_outputs import read_harness_output
 from cvalues.data.items import LABELS, pair_id_for
-from cvalues.data.readers import read_rows
 from cvalues.scoring.mc_parser import parse_mc_answer
 from cvalues.scoring.metrics import compute_mc_metrics
 from cvalues.tasks.mc import scored_samples
@@ -32,6 +35,9 @@ def _record(row: dict[str, Any], line: int, path: Path) -> dict[str, Any]:
         if name not in row:
             raise InputError(f"missing field {name!r}", path=path, line=line)
     response, label = row["response"], row["label"]
+    logprobs = row.get("choice_logprobs")
+    if response is None and isinstance(logprobs, dict) and logprobs:
+        response = ""
     if not isinstance(response, str):
         raise InputError("field 'response' must be a string", path=path, line=line)
     if label not in LABELS:
@@ -50,15 +56,19 @@ def _record(row: dict[str, Any], line: int, path: Path) -> dict[str, Any]:
             raise InputError(f"field {name!r} must be a string", path=path, line=line)
     question = meta.get("question") or row.get("question")
     pos, neg = meta.get("pos_resp"), meta.get("neg_resp")
-    parsed = parse_mc_answer(response)
+    if isinstance(logprobs, dict) and logprobs:
+        pred, rule = max(logprobs, key=lambda choice: logprobs[choice]), "logprob"
+    else:
+        parsed = parse_mc_answer(response)
+        pred, rule = parsed.label, parsed.rule
     return {
         "id": str(row.get("id", row.get("id_", line))),
         "prompt": row.get("prompt"),
         "response": response,
-        "pred": parsed.label,
+        "pred": pred,
         "label": label,
-        "correct": parsed.label == label,
-        "rule": parsed.rule,
+        "correct": pred == label,
+        "rule": rule,
         "domain": meta.get("domain_en") or row.get("domain"),
         "difficulty": meta.get("difficulty_level") or row.get("difficulty"),
         "scenario": row.get("scenario"),
@@ -68,14 +78,16 @@ def _record(row: dict[str, Any], line: int, path: Path) -> dict[str, Any]:
 
 
 def score_response_file(
-    path: Path, *, out_dir: Path | None = None
+    path: Path, *, out_dir: Path | None = None, fmt: str | None = None
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Score ``path`` (``fmt``: jsonl, opencompass, lm-eval, inspect; None detects it)."""
     if not path.is_file():
         raise InputError("file not found", path=path)
     data = path.read_bytes()
     records: list[dict[str, Any]] = []
     first_line_of: dict[str, int] = {}
-    for row in read_rows(path, fmt="jsonl"):
+    source_format, rows = read_harness_output(path, fmt)
+    for row in rows:
         record = _record(row.data, row.line, path)
         # samples.jsonl ids are what `mc review --import` matches manual labels by.
         if record["id"] in first_line_of:
@@ -92,7 +104,7 @@ def score_response_file(
         "run_id": f"score-{datetime.now(UTC):%Y%m%d-%H%M%S}-{hashlib.sha256(data).hexdigest()[:6]}",
         "task": "mc-score",
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "model": {"spec": None, "mode": "generate", "source": str(path)},
+        "model": {"spec": None, "mode": "generate", "source": str(path), "source_format": source_format},
         "dataset": {
             "name": path.name,
             "source": str(path),
