@@ -212,6 +212,13 @@ def test_model_spec_carries_format_and_remote_code() -> None:
     )
     assert spec.key == "hf:THUDM/chatglm-6b@float16#chat=chatglm-6b"
     assert spec.trust_remote_code and spec.chat_format == "chatglm-6b"
+    assert spec.to_record() == {
+        "spec": "hf:THUDM/chatglm-6b",
+        "base_url": None,
+        "dtype": "float16",
+        "chat_format": "chatglm-6b",
+        "trust_remote_code": True,
+    }
     with pytest.raises(InputError, match="--chat-format"):
         ModelSpec.parse("openai:gpt-4o", chat_format="moss")
     with pytest.raises(InputError) as raised:

@@ -42,6 +42,16 @@ class ModelSpec:
             base = f"{base}#chat={self.chat_format.partition('=')[0]}"
         return base
 
+    def to_record(self) -> dict[str, object]:
+        """What a run records about the model (``results.json`` ``model``): never the API key."""
+        return {
+            "spec": f"{self.provider}:{self.name}",
+            "base_url": self.base_url,
+            "dtype": self.dtype,
+            "chat_format": self.chat_format,
+            "trust_remote_code": self.trust_remote_code,
+        }
+
     @classmethod
     def parse(
         cls,
