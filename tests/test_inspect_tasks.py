@@ -85,3 +85,11 @@ def test_inspect_eval_scores_equal_cvalues_mc_score(llama_server: RunningServer,
         results["metrics"]["acc_star"] is None and inspect_metrics["acc_star"] == 0.0
     )
     assert [r["response"] for r in records] == [s.output.completion for s in log.samples]
+    # The same log in inspect's JSON format is detected and scored the same.
+    from inspect_ai.log import write_eval_log
+
+    json_log = tmp_path / "log.json"
+    write_eval_log(log, str(json_log), format="json")
+    json_results, _ = score_response_file(json_log)
+    assert json_results["model"]["source_format"] == "inspect"
+    assert json_results["metrics"] == results["metrics"]
