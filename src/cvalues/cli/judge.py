@@ -10,6 +10,7 @@ from rich.console import Console
 
 from cvalues.cli.common import (
     BATCH_SIZE_OPTION,
+    CHAT_FORMAT_OPTION,
     CONCURRENCY_OPTION,
     DB_OPTION,
     DEVICE_OPTION,
@@ -17,9 +18,11 @@ from cvalues.cli.common import (
     MAX_RETRIES_OPTION,
     NEW_RUN_OPTION,
     PROGRESS_OPTION,
+    TRUST_REMOTE_CODE_OPTION,
     check_model_available,
     check_out_dir,
     exit_if_failed,
+    local_model_options,
     slug,
 )
 from cvalues.core.errors import InputError
@@ -85,6 +88,8 @@ def judge(
     batch_size: int = BATCH_SIZE_OPTION,
     dtype: str = DTYPE_OPTION,
     device: str = DEVICE_OPTION,
+    chat_format: str = CHAT_FORMAT_OPTION,
+    trust_remote_code: bool = TRUST_REMOTE_CODE_OPTION,
     db: str = DB_OPTION,
     new_run: bool = NEW_RUN_OPTION,
     progress: bool = PROGRESS_OPTION,
@@ -104,7 +109,13 @@ def judge(
         raise InputError(
             "give a RUN_DIR of `cvalues generate` or --responses FILE (one of them)", flag="RUN_DIR"
         )
-    spec = ModelSpec.parse(judge_model, base_url=base_url, api_key_env=api_key_env, dtype=dtype)
+    spec = ModelSpec.parse(
+        judge_model,
+        base_url=base_url,
+        api_key_env=api_key_env,
+        dtype=dtype,
+        **local_model_options(judge_model, chat_format, trust_remote_code),
+    )
     loaded_rubric = load_rubric(rubric)
     if loaded_rubric.kind == "pairwise" and (against is None or run_dir is None):
         raise InputError(

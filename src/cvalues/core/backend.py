@@ -81,9 +81,7 @@ class ModelSpec:
                 flag="--chat-format",
             )
         if provider == "openai" and trust_remote_code:
-            raise InputError(
-                "--trust-remote-code is for local models (hf:, vllm:)", flag="--trust-remote-code"
-            )
+            raise InputError("only local models (hf:, vllm:) run code they ship", flag="--trust-remote-code")
         return cls(
             provider=provider,  # type: ignore[arg-type]
             name=name,
