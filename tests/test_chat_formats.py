@@ -179,6 +179,7 @@ def test_names_aliases_and_guessing() -> None:
         "chinese-alpaca"
     )
     assert guess_chat_format("HuggingFaceTB/SmolLM2-135M-Instruct") is None
+    assert guess_chat_format("hfl/chinese-alpaca-2-7b") is None  # Llama-2 format, has a template
 
 
 def test_jinja_template_file_is_a_format_keyed_by_content(tmp_path: Path) -> None:
@@ -241,3 +242,20 @@ def test_cli_render_prints_the_exact_prompt(tmp_path: Path) -> None:
     assert result.code == 2 and f"{history}: entry 0 must be a [user, assistant] pair" in result.stderr
     result = run_cli("models", "render", "--chat-format", "nope", "--prompt", "x")
     assert result.code == 2 and "--chat-format: unknown chat format 'nope'" in result.stderr
+
+
+def test_cli_guesses_a_format_only_for_a_known_family_without_a_template(tmp_path: Path) -> None:
+    from cvalues.cli.common import local_model_options
+
+    folder = tmp_path / "ziya-llama-13b-v1"
+    folder.mkdir()
+    (folder / "config.json").write_text("{}", encoding="utf-8")
+    assert local_model_options(f"hf:{folder}", None, False)["chat_format"] == "ziya"
+    assert local_model_options(f"hf:{folder}", "moss", True) == {
+        "chat_format": "moss",
+        "trust_remote_code": True,
+    }
+    (folder / "tokenizer_config.json").write_text(json.dumps({"chat_template": "{{ x }}"}), encoding="utf-8")
+    assert local_model_options(f"hf:{folder}", None, False)["chat_format"] is None  # its own template wins
+    assert local_model_options("openai:ziya-llama", None, False)["chat_format"] is None
+    assert local_model_options("hf:X-PLUG/ChatPLUG-3.7B", None, False)["chat_format"] is None  # not runnable

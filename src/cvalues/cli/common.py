@@ -130,14 +130,20 @@ def local_model_options(model: str, chat_format: str | None, trust_remote_code: 
 
     An explicit ``--chat-format`` is checked here (a bad name or file is exit 2 before anything
     is written); without one, a local model whose name names a known family gets its format
-    (``models.chat_formats.guess_chat_format``), so the choice is in the run's identity.
+    (``models.chat_formats.guess_chat_format``), so the choice is in the run's identity; a local
+    folder that ships a chat template keeps it.
     """
-    from cvalues.models.chat_formats import guess_chat_format, read_model_config, resolve_chat_format_option
+    from cvalues.models.chat_formats import (
+        guess_chat_format,
+        has_chat_template,
+        read_model_config,
+        resolve_chat_format_option,
+    )
 
     provider, _, name = model.partition(":")
     if chat_format:
         resolved: str | None = resolve_chat_format_option(chat_format)
-    elif provider in ("hf", "gguf", "vllm"):
+    elif provider in ("hf", "gguf", "vllm") and not has_chat_template(Path(name).expanduser()):
         resolved = guess_chat_format(name, read_model_config(Path(name).expanduser()))
         if resolved == "chatplug":
             resolved = None  # not runnable here; the backend would refuse it

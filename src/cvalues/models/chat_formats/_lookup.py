@@ -116,9 +116,9 @@ _NAME_PATTERNS: tuple[tuple[str, str], ...] = (
     (r"moss-moon-003-sft", "moss"),
     (r"belle-7b-", "belle"),
     (r"chatplug", "chatplug"),
-    (r"chinese-alpaca", "chinese-alpaca"),
+    (r"chinese-alpaca(?!-2)", "chinese-alpaca"),  # Chinese-Alpaca-2 uses the Llama-2 chat format
     (r"ziya-llama", "ziya"),
-    (r"chinese-llama", "plain"),
+    (r"chinese-llama(?!-2)", "plain"),
 )
 
 
@@ -133,6 +133,17 @@ def guess_chat_format(model_name: str, config: dict[str, object] | None = None) 
             if re.search(pattern, lowered):
                 return format_name
     return None
+
+
+def has_chat_template(model_dir: Path) -> bool:
+    """Whether a local model folder ships a chat template (then no format is guessed for it)."""
+    if (model_dir / "chat_template.jinja").is_file() or (model_dir / "chat_template.json").is_file():
+        return True
+    try:
+        config = json.loads((model_dir / "tokenizer_config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(config, dict) and bool(config.get("chat_template"))
 
 
 def read_model_config(model_dir: Path) -> dict[str, object] | None:
