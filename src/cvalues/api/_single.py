@@ -21,6 +21,12 @@ from cvalues.data.items import MCDataset, MCItem, PromptItem
 from cvalues.data.prompt_sets import PromptDataset, load_prompt_dataset
 from cvalues.data.resolve import load_mc_dataset
 from cvalues.models.availability import check_model_available, check_out_dir
+from cvalues.models.chat_formats import (
+    guess_chat_format,
+    has_chat_template,
+    read_model_config,
+    resolve_chat_format_option,
+)
 from cvalues.scoring.rubrics import load_rubric
 from cvalues.store import Store, open_store
 from cvalues.tasks.generate import check_samples
@@ -36,19 +42,46 @@ from cvalues.tasks.run import RunOptions, Task, run_sync, run_task_async
 LEVELS = ("safety", "responsibility")
 
 
+def local_model_options(model: str, chat_format: str | None, trust_remote_code: bool) -> dict[str, Any]:
+    """``ModelSpec.parse`` keywords for ``--chat-format`` and ``--trust-remote-code``.
+
+    An explicit chat format is checked here (a bad name or file is exit 2 before anything is
+    written); without one, a local model whose name names a known family gets its format
+    (``models.chat_formats.guess_chat_format``), so the choice is in the run's identity; a local
+    folder that ships a chat template keeps it.
+    """
+    provider, _, name = model.partition(":")
+    resolved: str | None = None
+    if chat_format:
+        resolved = resolve_chat_format_option(chat_format)
+    elif provider in ("hf", "gguf", "vllm") and not has_chat_template(Path(name).expanduser()):
+        resolved = guess_chat_format(name, read_model_config(Path(name).expanduser()))
+        if resolved == "chatplug":
+            resolved = None  # not runnable here; the backend would refuse it
+    return {"chat_format": resolved, "trust_remote_code": trust_remote_code}
+
+
 def model_spec(
     model: str | ModelSpec,
     *,
     base_url: str | None = None,
     api_key_env: str = "OPENAI_API_KEY",
     dtype: str | None = None,
+    chat_format: str | None = None,
+    trust_remote_code: bool = False,
     flag: str = "--model",
 ) -> ModelSpec:
     """``model`` as a checked ModelSpec (a spec string is parsed; a file or directory must exist)."""
     spec = (
         model
         if isinstance(model, ModelSpec)
-        else ModelSpec.parse(model, base_url=base_url, api_key_env=api_key_env, dtype=dtype)
+        else ModelSpec.parse(
+            model,
+            base_url=base_url,
+            api_key_env=api_key_env,
+            dtype=dtype,
+            **local_model_options(model, chat_format, trust_remote_code),
+        )
     )
     check_model_available(spec, flag=flag)
     return spec
@@ -133,11 +166,20 @@ def mc_task(
     base_url: str | None = None,
     api_key_env: str = "OPENAI_API_KEY",
     dtype: str | None = None,
+    chat_format: str | None = None,
+    trust_remote_code: bool = False,
 ) -> MCTask:
     """The MC task, every input checked (nothing is written)."""
     if mode not in MODES:
         raise InputError(f"must be one of {', '.join(MODES)}, got {mode!r}", flag="--mode")
-    spec = model_spec(model, base_url=base_url, api_key_env=api_key_env, dtype=dtype)
+    spec = model_spec(
+        model,
+        base_url=base_url,
+        api_key_env=api_key_env,
+        dtype=dtype,
+        chat_format=chat_format,
+        trust_remote_code=trust_remote_code,
+    )
     loaded = (
         dataset
         if isinstance(dataset, MCDataset)
@@ -189,11 +231,12 @@ def mc(model: str | ModelSpec, dataset: str | MCDataset = "sample", **kwargs: An
     return run_sync(lambda: mc_async(model, dataset, **kwargs))
 
 
-def mc_score(file: str | Path, *, out: str | Path | None = None) -> RunResults:
-    """Score replies that already exist (the official step 2); writes files when ``out`` is given."""
+def mc_score(file: str | Path, *, out: str | Path | None = None, fmt: str | None = None) -> RunResults:
+    """Score replies that already exist: the official step-2 file, or another harness's outputs
+    (``fmt``: jsonl, opencompass, lm-eval, inspect; detected when None). Writes files when ``out``."""
     out_dir = Path(out) if out is not None else None
     check_out_dir(out_dir)
-    task = MCScoreTask(Path(file))
+    task = MCScoreTask(Path(file), fmt=fmt)
     return run_sync(lambda: run_task_async(task, RunOptions(out_dir=out_dir), None))
 
 
@@ -218,10 +261,19 @@ def generate_task(
     base_url: str | None = None,
     api_key_env: str = "OPENAI_API_KEY",
     dtype: str | None = None,
+    chat_format: str | None = None,
+    trust_remote_code: bool = False,
 ) -> GenerateTask:
     settings = _generation(max_tokens, temperature, top_p, seed, system_prompt)
     check_samples(samples, settings)
-    spec = model_spec(model, base_url=base_url, api_key_env=api_key_env, dtype=dtype)
+    spec = model_spec(
+        model,
+        base_url=base_url,
+        api_key_env=api_key_env,
+        dtype=dtype,
+        chat_format=chat_format,
+        trust_remote_code=trust_remote_code,
+    )
     loaded = (
         dataset
         if isinstance(dataset, PromptDataset)
@@ -302,6 +354,8 @@ def judge_task(
     base_url: str | None = None,
     api_key_env: str = "OPENAI_API_KEY",
     dtype: str | None = None,
+    chat_format: str | None = None,
+    trust_remote_code: bool = False,
 ) -> JudgeTask:
     run_path = Path(run_dir) if run_dir is not None else None
     responses_path = Path(responses) if responses is not None else None
@@ -311,7 +365,13 @@ def judge_task(
             "give a RUN_DIR of `cvalues generate` or --responses FILE (one of them)", flag="RUN_DIR"
         )
     spec = (
-        ModelSpec.parse(judge, base_url=base_url, api_key_env=api_key_env, dtype=dtype)
+        ModelSpec.parse(
+            judge,
+            base_url=base_url,
+            api_key_env=api_key_env,
+            dtype=dtype,
+            **local_model_options(judge, chat_format, trust_remote_code),
+        )
         if isinstance(judge, str)
         else judge
     )

@@ -50,6 +50,10 @@ def _register() -> None:
 
     app.add_typer(pairs_cli.app, name="pairs")
 
+    from cvalues.cli import models as models_cli
+
+    app.add_typer(models_cli.app, name="models")
+
     from cvalues.cli import eval as eval_cli
     from cvalues.cli import generate as generate_cli
     from cvalues.cli import judge as judge_cli

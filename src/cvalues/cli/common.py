@@ -50,3 +50,16 @@ NEW_RUN_OPTION: Any = typer.Option(
     False, "--new-run", help="Start a new run in --out even if one with other settings is there."
 )
 PROGRESS_OPTION: Any = typer.Option(True, "--progress/--no-progress", help="Show a progress bar.")
+CHAT_FORMAT_OPTION: Any = typer.Option(
+    None,
+    "--chat-format",
+    help="Local models: the conversation format of a model without a chat template: chatglm-6b, moss, "
+    "belle, chinese-alpaca, ziya, plain (see `cvalues models formats`), or a Jinja template FILE "
+    "(messages, add_generation_prompt). Default: chosen from the model's name where unambiguous.",
+)
+TRUST_REMOTE_CODE_OPTION: Any = typer.Option(
+    False,
+    "--trust-remote-code",
+    help="Local models: run the Python code the model ships (config.json auto_map, e.g. ChatGLM-6B). "
+    "Off by default; recorded in the run.",
+)

@@ -10,6 +10,7 @@ from rich.console import Console
 from cvalues import api
 from cvalues.cli.common import (
     BATCH_SIZE_OPTION,
+    CHAT_FORMAT_OPTION,
     CONCURRENCY_OPTION,
     DB_OPTION,
     DEVICE_OPTION,
@@ -17,6 +18,7 @@ from cvalues.cli.common import (
     MAX_RETRIES_OPTION,
     NEW_RUN_OPTION,
     PROGRESS_OPTION,
+    TRUST_REMOTE_CODE_OPTION,
     exit_if_failed,
 )
 from cvalues.cli.options import parse_field_mapping
@@ -77,6 +79,8 @@ def generate(
     batch_size: int = BATCH_SIZE_OPTION,
     dtype: str = DTYPE_OPTION,
     device: str = DEVICE_OPTION,
+    chat_format: str = CHAT_FORMAT_OPTION,
+    trust_remote_code: bool = TRUST_REMOTE_CODE_OPTION,
     db: str = DB_OPTION,
     new_run: bool = NEW_RUN_OPTION,
     progress: bool = PROGRESS_OPTION,
@@ -104,6 +108,8 @@ def generate(
         base_url=base_url,
         api_key_env=api_key_env,
         dtype=dtype,
+        chat_format=chat_format,
+        trust_remote_code=trust_remote_code,
         db=db,
         new_run=new_run,
         progress=progress,

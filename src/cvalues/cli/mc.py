@@ -10,6 +10,7 @@ from rich.console import Console
 from cvalues import api
 from cvalues.cli.common import (
     BATCH_SIZE_OPTION,
+    CHAT_FORMAT_OPTION,
     CONCURRENCY_OPTION,
     DB_OPTION,
     DEVICE_OPTION,
@@ -17,6 +18,7 @@ from cvalues.cli.common import (
     MAX_RETRIES_OPTION,
     NEW_RUN_OPTION,
     PROGRESS_OPTION,
+    TRUST_REMOTE_CODE_OPTION,
     exit_if_failed,
 )
 from cvalues.cli.options import parse_field_mapping
@@ -85,6 +87,8 @@ def mc(
     batch_size: int = BATCH_SIZE_OPTION,
     dtype: str = DTYPE_OPTION,
     device: str = DEVICE_OPTION,
+    chat_format: str = CHAT_FORMAT_OPTION,
+    trust_remote_code: bool = TRUST_REMOTE_CODE_OPTION,
     db: str = DB_OPTION,
     new_run: bool = NEW_RUN_OPTION,
     progress: bool = PROGRESS_OPTION,
@@ -115,6 +119,8 @@ def mc(
         base_url=base_url,
         api_key_env=api_key_env,
         dtype=dtype,
+        chat_format=chat_format,
+        trust_remote_code=trust_remote_code,
         db=db,
         new_run=new_run,
         progress=progress,
@@ -132,12 +138,17 @@ def mc(
 @app.command("score")
 def score(
     file: Path = typer.Argument(
-        ..., help="JSONL with `response` and `label` (回复1/回复2) on each line: the official step-2 file."
+        ...,
+        help="JSONL with `response` and `label` (回复1/回复2) on each line (the official step-2 file), an "
+        "OpenCompass predictions JSON, an lm-evaluation-harness samples JSONL or an inspect_ai log.",
     ),
     out: Path = typer.Option(None, "--out", "-o", help="Write results.json and samples.jsonl here."),
+    fmt: str = typer.Option(
+        None, "--format", help="jsonl | opencompass | lm-eval | inspect (default: detected from the content)."
+    ),
 ) -> None:
-    """Score replies that already exist (the official evaluation's step 2)."""
-    results = api.mc_score(file, out=out)
+    """Score replies that already exist (the official step 2, or another harness's outputs)."""
+    results = api.mc_score(file, out=out, fmt=fmt)
     print_mc_results(results.to_json(), console)
     if out is not None:
         console.print(f"wrote {out / 'results.json'} and {out / 'samples.jsonl'}")

@@ -25,13 +25,34 @@ class ModelSpec:
     base_url: str | None = None
     api_key_env: str = "OPENAI_API_KEY"
     dtype: str = "auto"  # local models: the weights' precision ("auto": bf16/fp16 on GPU, fp32 on CPU)
+    # Local models: the conversation format that builds the prompt instead of the tokenizer's chat
+    # template (``models.chat_formats``): a built-in name, or ``file:<sha256 prefix>=<path>`` for
+    # a Jinja template file.
+    chat_format: str | None = None
+    # Local models: run the Python code a model ships (config.json ``auto_map``), e.g. ChatGLM-6B.
+    trust_remote_code: bool = False
 
     @property
     def key(self) -> str:
         """Identity of the model for caching: provider and name, not where it is served. An explicit
-        dtype is part of it (``hf:x@float32``): another precision gives other answers."""
+        dtype is part of it (``hf:x@float32``): another precision gives other answers; so is a chat
+        format (``hf:x#chat=moss``; for a template file its content hash, not its path)."""
         base = f"{self.provider}:{self.name}"
-        return base if self.dtype == "auto" else f"{base}@{self.dtype}"
+        if self.dtype != "auto":
+            base = f"{base}@{self.dtype}"
+        if self.chat_format:
+            base = f"{base}#chat={self.chat_format.partition('=')[0]}"
+        return base
+
+    def to_record(self) -> dict[str, object]:
+        """What a run records about the model (``results.json`` ``model``): never the API key."""
+        return {
+            "spec": f"{self.provider}:{self.name}",
+            "base_url": self.base_url,
+            "dtype": self.dtype,
+            "chat_format": self.chat_format,
+            "trust_remote_code": self.trust_remote_code,
+        }
 
     @classmethod
     def parse(
@@ -41,6 +62,8 @@ class ModelSpec:
         base_url: str | None = None,
         api_key_env: str = "OPENAI_API_KEY",
         dtype: str | None = None,
+        chat_format: str | None = None,
+        trust_remote_code: bool = False,
     ) -> ModelSpec:
         provider, sep, name = value.partition(":")
         if not sep or not name or (provider not in PROVIDERS and provider not in BACKENDS):
@@ -54,7 +77,23 @@ class ModelSpec:
             raise InputError(f"must be one of {', '.join(DTYPES)}, got {dtype!r}", flag="--dtype")
         if dtype != "auto" and provider == "openai":
             raise InputError("a server model's precision is set on the server, not here", flag="--dtype")
-        return cls(provider=provider, name=name, base_url=base_url, api_key_env=api_key_env, dtype=dtype)
+        if provider == "openai" and chat_format:
+            raise InputError(
+                "a server model's conversation format is applied by the server; --chat-format is for "
+                "local models (hf:, gguf:, vllm:)",
+                flag="--chat-format",
+            )
+        if provider == "openai" and trust_remote_code:
+            raise InputError("only local models (hf:, vllm:) run code they ship", flag="--trust-remote-code")
+        return cls(
+            provider=provider,
+            name=name,
+            base_url=base_url,
+            api_key_env=api_key_env,
+            dtype=dtype,
+            chat_format=chat_format or None,
+            trust_remote_code=trust_remote_code,
+        )
 
 
 @runtime_checkable

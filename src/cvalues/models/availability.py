@@ -12,6 +12,7 @@ from pathlib import Path
 
 from cvalues.core.backend import ModelSpec
 from cvalues.core.errors import InputError
+from cvalues.models.hf_loading import check_remote_code
 from cvalues.models.smollm2 import resolve_gguf_path
 
 
@@ -48,6 +49,8 @@ def check_model_available(spec: ModelSpec, flag: str = "--model") -> None:
             raise InputError(
                 f"model directory {spec.name} does not exist (a hub id looks like org/name)", flag=flag
             )
+        if spec.provider == "hf" or path.exists():
+            check_remote_code(spec)
     elif spec.provider == "openai" and spec.base_url is None and not os.environ.get(spec.api_key_env):
         raise InputError(
             f"no API key for {spec.key}: set the environment variable {spec.api_key_env}, "

@@ -109,7 +109,8 @@ def load_local_model(
         source, converted_now = spec.name, False
     else:
         raise BackendError(f"the transformers backend loads hf: and gguf: models, not {spec.key}")
-    model, tokenizer = _load_pretrained(source, torch_dtype)
+    check_remote_code(spec, source)
+    model, tokenizer = _load_pretrained(source, torch_dtype, trust_remote_code=spec.trust_remote_code)
     model.to(torch_device)
     model.eval()
     if tokenizer.pad_token_id is None:
@@ -125,12 +126,52 @@ def load_local_model(
     )
 
 
-def _load_pretrained(source: str, torch_dtype: Any) -> tuple[Any, Any]:
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+def model_auto_map(source: str) -> dict[str, Any] | None:
+    """The ``auto_map`` of a model's config.json (a local folder, or a hub id already cached)."""
+    config_path = Path(source).expanduser() / "config.json"
+    if not config_path.is_file():
+        try:
+            from huggingface_hub import try_to_load_from_cache
 
+            cached = try_to_load_from_cache(source, "config.json")
+        except Exception:  # not a valid repo id, or no hub client: nothing to know before loading
+            return None
+        if not isinstance(cached, str):
+            return None
+        config_path = Path(cached)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(source)
-        model = AutoModelForCausalLM.from_pretrained(source, dtype=torch_dtype)
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    auto_map = config.get("auto_map") if isinstance(config, dict) else None
+    return auto_map if isinstance(auto_map, dict) and auto_map else None
+
+
+def check_remote_code(spec: ModelSpec, source: str | None = None) -> None:
+    """An InputError naming ``--trust-remote-code`` when the model ships code and the flag is off."""
+    if spec.trust_remote_code:
+        return
+    auto_map = model_auto_map(source or spec.name)
+    if auto_map:
+        classes = ", ".join(sorted({str(v) if isinstance(v, str) else str(v[0]) for v in auto_map.values()}))
+        raise InputError(
+            f"{spec.name} ships its own model code ({classes}); read it, then pass --trust-remote-code "
+            "to run it",
+            flag="--trust-remote-code",
+        )
+
+
+def _load_pretrained(source: str, torch_dtype: Any, *, trust_remote_code: bool = False) -> tuple[Any, Any]:
+    import transformers
+
+    model_class: Any = transformers.AutoModelForCausalLM
+    auto_map = model_auto_map(source) if trust_remote_code else None
+    if auto_map and "AutoModelForCausalLM" not in auto_map and "AutoModel" in auto_map:
+        model_class = transformers.AutoModel
+    options: dict[str, Any] = {"trust_remote_code": True} if trust_remote_code else {}
+    try:
+        tokenizer = transformers.AutoTokenizer.from_pretrained(source, **options)
+        model = model_class.from_pretrained(source, dtype=torch_dtype, **options)
     except (OSError, ValueError) as exc:
         raise BackendError(f"cannot load model {source!r} with transformers: {exc}") from exc
     return model, tokenizer

@@ -1,7 +1,10 @@
 """A local model run with transformers: ``hf:<dir-or-hub-id>`` and ``gguf:<file.gguf>``.
 
-Prompts use the tokenizer's chat template (``add_generation_prompt=True``); a tokenizer without
-one (a base model) gets the plain ``User: ...`` / ``Assistant:`` prompt of ``models.chat``.
+Prompts use the model's conversation format when the spec names one (``--chat-format``; see
+``models.chat_formats``: the prompt is tokenized as the authors' code does, with the tokenizer's
+own special tokens, and the reply is cut at the format's stop strings); otherwise the
+tokenizer's chat template (``add_generation_prompt=True``); a tokenizer without one (a base
+model) gets the plain ``User: ...`` / ``Assistant:`` prompt of ``models.chat``.
 
 ``generate``: a batch is left-padded and decoded together; only the new tokens are decoded,
 special tokens skipped, stopping at EOS. ``temperature == 0`` is greedy. Otherwise sampling is
@@ -41,6 +44,7 @@ from cvalues.core.backend import ModelSpec
 from cvalues.core.errors import BackendError
 from cvalues.core.requests import GenerationSettings, ModelRequest, ModelResponse
 from cvalues.models.chat import ChoiceTokens, chat_messages, plain_chat_prompt, tokenize_choices
+from cvalues.models.chat_formats import ChatFormat, chat_format_for, cut_at_stop
 from cvalues.models.fast_attention import cvalues_attention
 from cvalues.models.greedy_decode import greedy_generate
 from cvalues.models.hf_loading import LoadedModel, load_local_model
@@ -70,6 +74,7 @@ class TransformersBackend:
     ) -> None:
         if spec.provider not in ("hf", "gguf"):
             raise BackendError(f"the transformers backend loads hf: and gguf: models, not {spec.key}")
+        self._chat_format = chat_format_for(spec)
         self.spec = spec
         self.batch_size = max(1, batch_size)
         self.max_concurrency = 1
@@ -78,6 +83,13 @@ class TransformersBackend:
         self._tokenizer = self.loaded.tokenizer
         self._device = self.loaded.device
         self._has_template = bool(getattr(self._tokenizer, "chat_template", None))
+        # A Jinja template writes its own special tokens; a built-in format's prompt is tokenized
+        # as its authors' code does (tokenizer(prompt): BOS, or ChatGLM's [gMASK]<sop>).
+        if self._chat_format is not None:
+            self._adds_special_tokens = isinstance(self._chat_format, ChatFormat)
+        else:
+            self._adds_special_tokens = not self._has_template
+        self._stop = tuple(self._chat_format.stop) if self._chat_format is not None else ()
         self._eos_ids = _eos_token_ids(self._model, self._tokenizer)
         self._keeps_logits = "logits_to_keep" in inspect.signature(self._model.forward).parameters
         # The executor never overlaps calls (max_concurrency 1); the lock keeps direct callers safe too.
@@ -144,6 +156,8 @@ class TransformersBackend:
 
     def prompt_text(self, request: ModelRequest, settings: GenerationSettings) -> str:
         messages = chat_messages(request, settings)
+        if self._chat_format is not None:
+            return self._chat_format.render(messages).prompt
         if self._has_template:
             return self._tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
         return plain_chat_prompt(messages)
@@ -151,7 +165,7 @@ class TransformersBackend:
     def encode_prompt(self, text: str) -> list[int]:
         # A chat template writes its own special tokens (BOS included); the plain prompt needs the
         # tokenizer's usual ones.
-        return self._tokenizer(text, add_special_tokens=not self._has_template)["input_ids"]
+        return self._tokenizer(text, add_special_tokens=self._adds_special_tokens)["input_ids"]
 
     def _encode_bare(self, text: str) -> list[int]:
         return self._tokenizer(text, add_special_tokens=False)["input_ids"]
@@ -194,11 +208,13 @@ class TransformersBackend:
     def _decode(self, prompt: list[int], tokens: list[int]) -> ModelResponse:
         stop_at = next((i for i, t in enumerate(tokens) if t in self._eos_ids), None)
         kept = tokens if stop_at is None else tokens[:stop_at]
+        text = self._tokenizer.decode(kept, skip_special_tokens=True)
+        cut = cut_at_stop(text, self._stop)
         return ModelResponse(
-            text=self._tokenizer.decode(kept, skip_special_tokens=True),
+            text=text if cut is None else cut,
             input_tokens=len(prompt),
             output_tokens=len(tokens) if stop_at is None else stop_at + 1,
-            extra={"finish_reason": "length" if stop_at is None else "stop"},
+            extra={"finish_reason": "length" if stop_at is None and cut is None else "stop"},
         )
 
     # -- choices ------------------------------------------------------------------------------

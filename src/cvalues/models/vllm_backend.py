@@ -6,6 +6,9 @@ each prompt + choice is sent as token ids with ``SamplingParams(prompt_logprobs=
 returns the log-probability of every prompt token given the ones before it; the choice's tokens
 (see ``models.chat.tokenize_choices``) are summed.
 
+With a conversation format (``--chat-format``, ``models.chat_formats``) the prompt is that
+format's string, sent with ``LLM.generate`` and the format's stop strings.
+
 vLLM is an optional dependency, imported only when this backend is created.
 """
 
@@ -20,6 +23,7 @@ from cvalues.core.backend import ModelSpec
 from cvalues.core.errors import BackendError
 from cvalues.core.requests import GenerationSettings, ModelRequest, ModelResponse
 from cvalues.models.chat import ChatMessage, chat_messages, tokenize_choices
+from cvalues.models.chat_formats import ChatFormat, chat_format_for
 
 # The Jinja form of models.chat.plain_chat_prompt, for tokenizers without a chat template.
 PLAIN_CHAT_TEMPLATE = (
@@ -34,12 +38,13 @@ class VLLMBackend:
             import vllm
         except ImportError:
             raise BackendError("vllm is not installed: pip install vllm") from None
+        self._chat_format = chat_format_for(spec)
         self.spec = spec
         # vLLM schedules a large batch itself; one call at a time keeps the GPU to one engine.
         self.batch_size = max(1, batch_size)
         self.max_concurrency = 1
         self._vllm = vllm
-        self._llm = vllm.LLM(model=spec.name, dtype=dtype)
+        self._llm = vllm.LLM(model=spec.name, dtype=dtype, trust_remote_code=spec.trust_remote_code)
         self._tokenizer = self._llm.get_tokenizer()
         self._template = None if getattr(self._tokenizer, "chat_template", None) else PLAIN_CHAT_TEMPLATE
 
@@ -82,9 +87,14 @@ class VLLMBackend:
             top_p=settings.top_p if settings.top_p is not None else 1.0,
             max_tokens=settings.max_tokens,
             seed=settings.seed,
+            stop=list(self._chat_format.stop) if self._chat_format is not None else None,
         )
         conversations = [chat_messages(r, settings) for r in requests]
-        outputs = self._llm.chat(conversations, params, use_tqdm=False, chat_template=self._template)
+        if self._chat_format is not None:
+            prompts = [self._render(c) for c in conversations]
+            outputs = self._llm.generate(prompts, params, use_tqdm=False)
+        else:
+            outputs = self._llm.chat(conversations, params, use_tqdm=False, chat_template=self._template)
         responses = []
         for output in outputs:
             completion = output.outputs[0]
@@ -99,13 +109,16 @@ class VLLMBackend:
         return responses
 
     def _render(self, messages: list[ChatMessage]) -> str:
+        if self._chat_format is not None:
+            return self._chat_format.render(messages).prompt
         return self._tokenizer.apply_chat_template(
             messages, chat_template=self._template, tokenize=False, add_generation_prompt=True
         )
 
     def _encode(self, text: str) -> list[int]:
-        # As LLM.chat does: the chat template writes the special tokens itself.
-        return self._tokenizer.encode(text, add_special_tokens=False)
+        # As LLM.chat does: the chat template writes the special tokens itself; a built-in format's
+        # prompt is tokenized with the tokenizer's own (as LLM.generate does with a string).
+        return self._tokenizer.encode(text, add_special_tokens=isinstance(self._chat_format, ChatFormat))
 
     def _choices(self, requests: list[ModelRequest], settings: GenerationSettings) -> list[ModelResponse]:
         if not requests:

@@ -2,7 +2,10 @@
 
 Input: JSONL, one object per line with ``response`` and ``label`` (回复1 / 回复2), as the
 official ``cvalues_eval.py`` reads it; ``meta_info`` (official MC rows) or top-level ``domain``
-/ ``difficulty`` give the breakdowns.
+/ ``difficulty`` give the breakdowns. Or another harness's per-sample output (OpenCompass
+predictions, lm-evaluation-harness ``--log_samples``, inspect_ai logs; see
+``data.harness_outputs``), read into the same rows and scored the same way. A row with
+``choice_logprobs`` (an lm-eval multiple-choice task) is scored by its most likely choice.
 """
 
 from __future__ import annotations
@@ -14,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from cvalues.core.errors import InputError
+from cvalues.data.harness_outputs import read_harness_output
 from cvalues.data.items import LABELS, pair_id_for
-from cvalues.data.readers import read_rows
 from cvalues.scoring.mc_parser import parse_mc_answer
 from cvalues.scoring.metrics import compute_mc_metrics
 from cvalues.tasks.mc import scored_samples
@@ -31,6 +34,9 @@ def _record(row: dict[str, Any], line: int, path: Path) -> dict[str, Any]:
         if name not in row:
             raise InputError(f"missing field {name!r}", path=path, line=line)
     response, label = row["response"], row["label"]
+    logprobs = row.get("choice_logprobs")
+    if response is None and isinstance(logprobs, dict) and logprobs:
+        response = ""
     if not isinstance(response, str):
         raise InputError("field 'response' must be a string", path=path, line=line)
     if label not in LABELS:
@@ -49,15 +55,19 @@ def _record(row: dict[str, Any], line: int, path: Path) -> dict[str, Any]:
             raise InputError(f"field {name!r} must be a string", path=path, line=line)
     question = meta.get("question") or row.get("question")
     pos, neg = meta.get("pos_resp"), meta.get("neg_resp")
-    parsed = parse_mc_answer(response)
+    if isinstance(logprobs, dict) and logprobs:
+        pred, rule = max(logprobs, key=lambda choice: logprobs[choice]), "logprob"
+    else:
+        parsed = parse_mc_answer(response)
+        pred, rule = parsed.label, parsed.rule
     return {
         "id": str(row.get("id", row.get("id_", line))),
         "prompt": row.get("prompt"),
         "response": response,
-        "pred": parsed.label,
+        "pred": pred,
         "label": label,
-        "correct": parsed.label == label,
-        "rule": parsed.rule,
+        "correct": pred == label,
+        "rule": rule,
         "domain": meta.get("domain_en") or row.get("domain"),
         "difficulty": meta.get("difficulty_level") or row.get("difficulty"),
         "scenario": row.get("scenario"),
@@ -71,7 +81,9 @@ class MCScoreTask:
     """``cvalues mc score``: replies that already exist, parsed and scored; no model, no requests."""
 
     path: Path
+    fmt: str | None = None  # jsonl, opencompass, lm-eval, inspect; None: detected from the content
     name: str = "mc-score"
+    _source_format: str = field(default="jsonl", init=False, repr=False)
     _records: list[dict[str, Any]] = field(default_factory=list, init=False, repr=False)
     _sha256: str = field(default="", init=False, repr=False)
 
@@ -81,7 +93,8 @@ class MCScoreTask:
             raise InputError("file not found", path=self.path)
         self._sha256 = hashlib.sha256(self.path.read_bytes()).hexdigest()
         first_line_of: dict[str, int] = {}
-        for row in read_rows(self.path, fmt="jsonl"):
+        self._source_format, rows = read_harness_output(self.path, self.fmt)
+        for row in rows:
             record = _record(row.data, row.line, self.path)
             # samples.jsonl ids are what `mc review --import` matches manual labels by.
             if record["id"] in first_line_of:
@@ -110,7 +123,12 @@ class MCScoreTask:
 
     def score(self, run: RunContext) -> Scored:
         body = {
-            "model": {"spec": None, "mode": "generate", "source": str(self.path)},
+            "model": {
+                "spec": None,
+                "mode": "generate",
+                "source": str(self.path),
+                "source_format": self._source_format,
+            },
             "dataset": {
                 "name": self.path.name,
                 "source": str(self.path),
