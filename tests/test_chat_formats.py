@@ -245,7 +245,7 @@ def test_cli_render_prints_the_exact_prompt(tmp_path: Path) -> None:
 
 
 def test_cli_guesses_a_format_only_for_a_known_family_without_a_template(tmp_path: Path) -> None:
-    from cvalues.cli.common import local_model_options
+    from cvalues.api._single import local_model_options
 
     folder = tmp_path / "ziya-llama-13b-v1"
     folder.mkdir()

@@ -17,10 +17,16 @@ from pathlib import Path
 import pytest
 
 from cli_support import run_cli
+from cvalues.api import mc_score
 from cvalues.core.errors import InputError
 from cvalues.data.harness_outputs import detect_format, normalise_label, read_harness_output
 from cvalues.scoring.mc_parser import parse_mc_answer
-from cvalues.tasks.mc_score import score_response_file
+
+
+def score_response_file(path, fmt=None):  # type: ignore[no-untyped-def]
+    """(results.json, samples) of `cvalues mc score` on ``path``, as the CLI writes them."""
+    results = mc_score(path, fmt=fmt)
+    return results.to_json(), [sample.model_dump(mode="json") for sample in results.samples]
 
 FIXTURES = Path(__file__).parent / "fixtures" / "harness"
 LM_EVAL_SAMPLES = FIXTURES / "samples_cvalues_mc_gen.jsonl"

@@ -17,10 +17,16 @@ from servers import RunningServer
 pytestmark = pytest.mark.inspect
 inspect_ai = pytest.importorskip("inspect_ai")
 
+from cvalues.api import mc_score  # noqa: E402
 from cvalues.data import load_mc_dataset  # noqa: E402
 from cvalues.integrations.inspect import cvalues_generate, cvalues_mc  # noqa: E402
 from cvalues.tasks.mc import load_template, prompt_for  # noqa: E402
-from cvalues.tasks.mc_score import score_response_file  # noqa: E402
+
+
+def score_response_file(path, fmt=None):  # type: ignore[no-untyped-def]
+    """(results.json, samples) of `cvalues mc score` on ``path``, as the CLI writes them."""
+    results = mc_score(path, fmt=fmt)
+    return results.to_json(), [sample.model_dump(mode="json") for sample in results.samples]
 
 
 def test_tasks_hold_the_projects_items_and_prompts() -> None:

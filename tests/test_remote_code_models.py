@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from cli_support import run_cli
-from cvalues.cli.common import check_model_available
+from cvalues.models.availability import check_model_available
 from cvalues.core.backend import ModelSpec
 from cvalues.core.errors import BackendError, InputError
 from cvalues.core.requests import GenerationSettings, Message, ModelRequest

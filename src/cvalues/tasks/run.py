@@ -209,8 +209,8 @@ def _marker(out_dir: Path) -> str | None:
 
 
 def model_block(spec: ModelSpec) -> dict[str, Any]:
-    """How results.json and the store name a model."""
-    return {"spec": f"{spec.provider}:{spec.name}", "base_url": spec.base_url, "dtype": spec.dtype}
+    """How results.json and the store name a model (its chat format and remote-code trust included)."""
+    return dict(spec.to_record())
 
 
 def execution_summary(
