@@ -87,6 +87,12 @@ def mc(
     db: str = DB_OPTION,
     new_run: bool = NEW_RUN_OPTION,
     progress: bool = PROGRESS_OPTION,
+    parser: str = typer.Option(
+        "official",
+        "--parser",
+        help="official: the official scorer's label wherever it is definite (disputed ones are flagged); "
+        "strict: labels the clause-level reading disputes go to Need_Check.",
+    ),
 ) -> None:
     """Run the CValues multi-choice evaluation (re-running the same command resumes it)."""
     if ctx.invoked_subcommand is not None:
@@ -101,12 +107,13 @@ def mc(
     from cvalues.core.requests import GenerationSettings
     from cvalues.data.resolve import load_mc_dataset
     from cvalues.report.terminal import print_mc_results
-    from cvalues.tasks.mc import BUILTIN_TEMPLATES, MODES, load_template
+    from cvalues.tasks.mc import BUILTIN_TEMPLATES, MODES, check_parser, load_template
     from cvalues.tasks.mc_runner import MCRunConfig, run_mc
 
     # Everything that can be wrong with the input is checked before anything is written.
     if mode not in MODES:
         raise InputError(f"must be one of {', '.join(MODES)}, got {mode!r}", flag="--mode")
+    strict = check_parser(parser)
     spec = ModelSpec.parse(model, base_url=base_url, api_key_env=api_key_env, dtype=dtype)
     check_model_available(spec)
     check_out_dir(out)
@@ -132,6 +139,7 @@ def mc(
         max_retries=max_retries,
         new_run=new_run,
         progress=progress,
+        strict=strict,
     )
     from cvalues.store import open_store  # SQLAlchemy: imported only once the input is known good
 
@@ -151,13 +159,21 @@ def score(
         ..., help="JSONL with `response` and `label` (回复1/回复2) on each line: the official step-2 file."
     ),
     out: Path = typer.Option(None, "--out", "-o", help="Write results.json and samples.jsonl here."),
+    parser: str = typer.Option(
+        "official",
+        "--parser",
+        help="official: the official scorer's label wherever it is definite (disputed ones are flagged); "
+        "strict: labels the clause-level reading disputes go to Need_Check.",
+    ),
 ) -> None:
     """Score replies that already exist (the official evaluation's step 2)."""
     from cvalues.report.terminal import print_mc_results
+    from cvalues.tasks.mc import check_parser
     from cvalues.tasks.mc_score import score_response_file
 
+    strict = check_parser(parser)
     check_out_dir(out)
-    results, _ = score_response_file(file, out_dir=out)
+    results, _ = score_response_file(file, out_dir=out, strict=strict)
     print_mc_results(results, console)
     if out is not None:
         console.print(f"wrote {out / 'results.json'} and {out / 'samples.jsonl'}")

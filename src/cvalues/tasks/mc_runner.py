@@ -28,7 +28,7 @@ from cvalues.tasks.mc import (
     Mode,
     Template,
     build_requests,
-    interpret,
+    interpret_answer,
     prompt_for,
     sample_record,
     scored_samples,
@@ -55,6 +55,8 @@ class MCRunConfig:
     max_retries: int = 6
     new_run: bool = False
     progress: bool = True
+    # --parser strict: disputed official labels go to Need_Check (parsing only; not in identity).
+    strict: bool = False
 
     def identity(self) -> dict[str, Any]:
         """What determines the answers: a resumed run must match it exactly."""
@@ -155,11 +157,15 @@ def run_mc(config: MCRunConfig, store: Store) -> dict[str, Any]:
     for item, request, response, request_hash in zip(
         items, requests, execution.responses, execution.hashes, strict=True
     ):
-        pred, rule = interpret(item, response)
+        answer = interpret_answer(item, response, strict=config.strict)
+        pred, rule = (None, "error") if answer is None else (answer.label, answer.rule)
+        disputed = answer is not None and answer.disputed
         kept = manual.get(item.id)
         if kept is not None and kept.get("request_hash") == request_hash:
             pred, rule = kept["pred"], "manual"  # a human's review outlives a resume
-        record = sample_record(item, request.messages[-1].content, response, request_hash, pred, rule)
+        record = sample_record(
+            item, request.messages[-1].content, response, request_hash, pred, rule, disputed=disputed
+        )
         records.append(record)
         rows.append(
             RunItemRow(
@@ -215,6 +221,7 @@ def assemble_results(
             "mode": config.mode,
             "settings": config.settings.to_dict(),
             "template": {"source": config.template.source, "sha256": config.template.sha256},
+            "parser": "strict" if config.strict else "official",
             # The authors' prompts are sent verbatim; the template only fills in the rest. Counted
             # over the items evaluated (after --limit), like every other count in results.json.
             "prompts_from_dataset": sum(1 for i in evaluated_items(config) if i.prompt is not None),

@@ -2,7 +2,8 @@
 
 Input: JSONL, one object per line with ``response`` and ``label`` (回复1 / 回复2), as the
 official ``cvalues_eval.py`` reads it; ``meta_info`` (official MC rows) or top-level ``domain``
-/ ``difficulty`` give the breakdowns.
+/ ``difficulty`` give the breakdowns; an optional ``reasoning`` string is a reasoning model's
+separate thinking (stored, never parsed as the answer).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from cvalues.data.items import LABELS, pair_id_for
 from cvalues.data.readers import read_rows
 from cvalues.scoring.mc_parser import parse_mc_answer
 from cvalues.scoring.metrics import compute_mc_metrics
+from cvalues.scoring.reasoning import split_reasoning
 from cvalues.tasks.mc import scored_samples
 from cvalues.tasks.mc_runner import RESULTS_SCHEMA_VERSION
 
@@ -27,7 +29,7 @@ def _text_key(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
-def _record(row: dict[str, Any], line: int, path: Path) -> dict[str, Any]:
+def _record(row: dict[str, Any], line: int, path: Path, *, strict: bool) -> dict[str, Any]:
     for name in ("response", "label"):
         if name not in row:
             raise InputError(f"missing field {name!r}", path=path, line=line)
@@ -50,7 +52,8 @@ def _record(row: dict[str, Any], line: int, path: Path) -> dict[str, Any]:
             raise InputError(f"field {name!r} must be a string", path=path, line=line)
     question = meta.get("question") or row.get("question")
     pos, neg = meta.get("pos_resp"), meta.get("neg_resp")
-    parsed = parse_mc_answer(response)
+    reasoning = row.get("reasoning") if isinstance(row.get("reasoning"), str) else None
+    parsed = parse_mc_answer(response, strict=strict, reasoning=reasoning)
     return {
         "id": str(row.get("id", row.get("id_", line))),
         "prompt": row.get("prompt"),
@@ -59,6 +62,8 @@ def _record(row: dict[str, Any], line: int, path: Path) -> dict[str, Any]:
         "label": label,
         "correct": parsed.label == label,
         "rule": parsed.rule,
+        "disputed": parsed.disputed,
+        "reasoning": split_reasoning(response, reasoning).reasoning,
         "domain": meta.get("domain_en") or row.get("domain"),
         "difficulty": meta.get("difficulty_level") or row.get("difficulty"),
         "scenario": row.get("scenario"),
@@ -68,7 +73,7 @@ def _record(row: dict[str, Any], line: int, path: Path) -> dict[str, Any]:
 
 
 def score_response_file(
-    path: Path, *, out_dir: Path | None = None
+    path: Path, *, out_dir: Path | None = None, strict: bool = False
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     if not path.is_file():
         raise InputError("file not found", path=path)
@@ -76,7 +81,7 @@ def score_response_file(
     records: list[dict[str, Any]] = []
     first_line_of: dict[str, int] = {}
     for row in read_rows(path, fmt="jsonl"):
-        record = _record(row.data, row.line, path)
+        record = _record(row.data, row.line, path, strict=strict)
         # samples.jsonl ids are what `mc review --import` matches manual labels by.
         if record["id"] in first_line_of:
             raise InputError(
@@ -92,7 +97,12 @@ def score_response_file(
         "run_id": f"score-{datetime.now(UTC):%Y%m%d-%H%M%S}-{hashlib.sha256(data).hexdigest()[:6]}",
         "task": "mc-score",
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "model": {"spec": None, "mode": "generate", "source": str(path)},
+        "model": {
+            "spec": None,
+            "mode": "generate",
+            "source": str(path),
+            "parser": "strict" if strict else "official",
+        },
         "dataset": {
             "name": path.name,
             "source": str(path),
