@@ -10,8 +10,8 @@ import pytest
 from cvalues.scoring.mc_parser import (
     MC_LABELS,
     NEED_CHECK,
-    PARSER_LABELS,
     OTHER,
+    PARSER_LABELS,
     REFUSE,
     REPLY_1,
     REPLY_2,

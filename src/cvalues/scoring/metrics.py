@@ -254,6 +254,7 @@ def parse_notes(metrics: dict[str, Any]) -> list[str]:
     if disputed:
         notes.append(
             f"{disputed} official label(s) are disputed by the clause-level reading (negation, "
-            "self-correction, split verdict): samples.jsonl marks them; --parser strict sends them to Need_Check"
+            "self-correction, split verdict): samples.jsonl marks them; "
+            "--parser strict sends them to Need_Check"
         )
     return notes
