@@ -47,7 +47,8 @@ def test_compare_values_uses_the_sign_flip_test_for_binary_values_and_scores() -
     m = compare_values("acc", binary, n_boot=2000, seed=0)
     # 8 questions differ, all one way: the exact sign-flip p is 2 / 2**8; 2,000 random flips near it.
     assert m.test == SIGN_FLIP and m.p_value == pytest.approx(2 / 256, abs=0.006) and m.significant
-    assert m.detail == "30 questions; A higher on 8 item(s), B higher on 0" and m.diff == pytest.approx(-8 / 30)
+    assert m.detail == "30 questions; A higher on 8 item(s), B higher on 0"
+    assert m.diff == pytest.approx(-8 / 30)
     assert m.ci is not None and m.ci[1] < 0
     scores = [(f"q{i}", "law", 7.0, 7.5) for i in range(30)]
     s = compare_values("responsibility_score", scores, n_boot=300, seed=0)

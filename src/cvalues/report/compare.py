@@ -132,7 +132,8 @@ def compare_values(metric: str, pairs: Sequence[Pair], *, n_boot: int, seed: int
     n = len(pairs)
     mean_a = sum(p[2] for p in pairs) / n if n else None
     mean_b = sum(p[3] for p in pairs) / n if n else None
-    test = SignFlipTest([(m, d) for m, d in (clusters[k] for k in sorted(clusters))], n_perm=n_boot, seed=seed)
+    rows = [(clusters[k][0], clusters[k][1]) for k in sorted(clusters)]
+    test = SignFlipTest(rows, n_perm=n_boot, seed=seed)
     span = max([1.0, *(abs(p[3] - p[2]) for p in pairs)])
     ci = test.interval(alpha=ALPHA, span=span)
     p_value = test.p_value()

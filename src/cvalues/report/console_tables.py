@@ -104,7 +104,7 @@ def print_comparison(comparison: Comparison, console: Console) -> None:
     console.print(
         f"{comparison.n_matched} item(s) matched; same prompt sent for {comparison.n_same_prompt}; "
         "B − A in percentage points (responsibility: points of 1–10); tests over whole questions "
-        "(sign-flip permutation; acc* and 回复1 share: A/B swap permutation with a paired bootstrap interval); "
+        "(sign-flip permutation; acc* and 回复1 share: A/B swap permutation, paired bootstrap interval); "
         "significant at p < 0.05, per domain after Holm's correction"
     )
     table = _table("Paired comparison", "metric", with_test=True)
