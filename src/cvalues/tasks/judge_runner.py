@@ -21,7 +21,7 @@ from cvalues.models.lazy import LazyBackend
 from cvalues.scoring.judge_parsers import SCORE_KINDS
 from cvalues.scoring.reply_metrics import compute_judge_metrics
 from cvalues.scoring.rubrics import Rubric
-from cvalues.tasks.judge import judge_targets, judgment_record, request_groups
+from cvalues.tasks.judge import judge_targets, judgment_raw, judgment_record, request_groups
 from cvalues.tasks.judge_inputs import JudgeInput
 from cvalues.tasks.run_support import execution_summary, resolve_run, run_request_groups
 
@@ -173,14 +173,7 @@ def _judgment_row(record: dict[str, Any], config: JudgeRunConfig, hashes: list[s
         rubric=config.rubric.name,
         rubric_version=config.rubric.version,
         request_hash=hashes[0],
-        raw={
-            "outputs": record["judge_raw"],
-            "request_hashes": hashes,
-            "categories": record["categories"],
-            "refusal": record["judge_refusal"],
-            "reason": record["reason"],
-            "problem": record["problem"],
-        },
+        raw=judgment_raw(record, hashes),
         label=record["label"],
         score=record["score"],
         parsed=record["parsed"],
