@@ -25,7 +25,9 @@ if TYPE_CHECKING:
     from cvalues.store import Store
 
 REVIEW_LABELS = ("回复1", "回复2", "Other", "Refuse")
-COLUMNS = ("id", "prompt", "response", "manual_label")
+# The reasoning (a reasoning model's thinking, never its answer) is shown last, for context; the
+# columns are read back by name.
+COLUMNS = ("id", "prompt", "response", "manual_label", "reasoning")
 # Excel refuses cells longer than this; a longer reply is cut in the sheet only.
 _XLSX_CELL_LIMIT = 32_000
 
@@ -74,6 +76,7 @@ def export_review(run_dir: Path, xlsx: Path) -> int:
                     (r.get("prompt") or "")[:_XLSX_CELL_LIMIT],
                     (r.get("response") or "")[:_XLSX_CELL_LIMIT],
                     None,
+                    (r.get("reasoning") or "")[:_XLSX_CELL_LIMIT] or None,
                 ],
             )
             n += 1
