@@ -46,7 +46,7 @@ def print_report(report: Report, console: Console) -> None:
         if w.below_overall:
             console.print(
                 f"[yellow]weak[/] {escape(w.model)} · {escape(w.metric)} · {escape(w.group.group)}: "
-                f"{fmt_cell(w.group.value, w.group.ci, 'percent')} (n={w.group.n}) "
+                f"{fmt_cell(w.group.value, w.group.ci, 'percent')} ({w.group.size}) "
                 f"vs overall {fmt_value(w.overall, 'percent')}"
             )
     for gap in report.gaps:
