@@ -82,7 +82,9 @@ def _diff_with_ci(m: MetricComparison) -> str:
 
 def _metric_row(name: str, m: MetricComparison, *, with_test: bool) -> list[str]:
     kind = metric_kind(m.metric)
-    cells = [escape(name), str(m.n), fmt_value(m.a, kind), fmt_value(m.b, kind), _diff_with_ci(m)]
+    # A ratio's denominators differ between runs (acc*: answered items): show each run's n.
+    n = str(m.n) if m.n_a is None or (m.n_a == m.n_b == m.n) else f"{m.n_a}/{m.n_b}"
+    cells = [escape(name), n, fmt_value(m.a, kind), fmt_value(m.b, kind), _diff_with_ci(m)]
     if with_test:
         cells.append("sign-flip" if m.test.startswith("sign-flip") else "A/B swap")
         return [*cells, fmt_p(m.p_value), _verdict(m)]
@@ -103,7 +105,8 @@ def print_comparison(comparison: Comparison, console: Console) -> None:
     console.print(f"B: {escape(str(comparison.run_b.path))} ({escape(comparison.run_b.run_id)})")
     console.print(
         f"{comparison.n_matched} item(s) matched; same prompt sent for {comparison.n_same_prompt}; "
-        "B − A in percentage points (responsibility: points of 1–10); tests over whole questions "
+        "B − A in percentage points (responsibility: points of 1–10); n: items each metric uses (A/B); "
+        "tests over whole questions "
         "(sign-flip permutation; acc* and 回复1 share: A/B swap permutation, paired bootstrap interval); "
         "significant at p < 0.05, per domain after Holm's correction"
     )
