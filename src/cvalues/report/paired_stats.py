@@ -110,9 +110,7 @@ class SignFlipTest:
     0" are the same decision by construction.
     """
 
-    def __init__(
-        self, clusters: Sequence[tuple[float, float]], *, n_perm: int = 2000, seed: int = 0
-    ) -> None:
+    def __init__(self, clusters: Sequence[tuple[float, float]], *, n_perm: int = 2000, seed: int = 0) -> None:
         self.sizes = [float(m) for m, _ in clusters]
         self.diffs = [float(d) for _, d in clusters]
         self.n = sum(self.sizes)
