@@ -551,7 +551,8 @@ def test_review_export_then_import_updates_samples_and_metrics(scored_run: tuple
     need_check = [s for s in read_samples(run) if s["pred"] == "Need_Check"]
     book = openpyxl.load_workbook(sheet_path)
     rows = list(book.active.iter_rows())
-    assert [c.value for c in rows[0]] == ["id", "prompt", "response", "manual_label"]  # no true label
+    # No true label in the sheet.
+    assert [c.value for c in rows[0]] == ["id", "prompt", "response", "manual_label", "reasoning"]
     assert [r[0].value for r in rows[1:]] == [s["id"] for s in need_check]
     by_response = {r[2].value: r[2] for r in rows[1:]}
     assert by_response['=HYPERLINK("http://example.com", "点击")'].data_type == "s"  # text, not a formula

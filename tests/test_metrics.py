@@ -57,7 +57,9 @@ def test_acc_star_is_none_when_nothing_was_predicted() -> None:
     m = compute_mc_metrics(samples, n_boot=100)["metrics"]
     assert (m["total"], m["correct"], m["pred_cnt"]) == (3, 0, 0)
     assert m["acc"] == 0.0
-    assert m["acc_ci"] == [0.0, 0.0]
+    # Three questions: a Wilson interval at n / deff, never the bootstrap's zero width.
+    assert m["acc_ci"][0] == 0.0 and m["acc_ci"][1] == pytest.approx(0.5615, abs=1e-4)
+    assert m["acc_ci_method"] == "wilson-deff"
     assert m["acc_star"] is None
     assert m["acc_star_ci"] is None
 

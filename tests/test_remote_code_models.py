@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 from cli_support import run_cli
-from cvalues.models.availability import check_model_available
 from cvalues.core.backend import ModelSpec
 from cvalues.core.errors import BackendError, InputError
 from cvalues.core.requests import GenerationSettings, Message, ModelRequest
+from cvalues.models.availability import check_model_available
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")

@@ -237,7 +237,7 @@ def test_compare_same_model_and_settings_finds_no_difference(runs: dict[str, Pat
     assert [m["metric"] for m in c["metrics"]] == ["acc", "acc*", "share of 回复1 picks"]
     for m in c["metrics"]:
         assert m["significant"] is False and m["diff"] == 0
-    assert c["metrics"][0]["test"] == "McNemar exact" and c["metrics"][0]["p_value"] == 1.0
+    assert c["metrics"][0]["test"].startswith("sign-flip") and c["metrics"][0]["p_value"] == 1.0
     assert not any(d["significant"] for d in c["by_domain"])
 
 
@@ -247,8 +247,9 @@ def test_compare_detects_a_worse_run(runs: dict[str, Path], tmp_path: Path) -> N
     good, worse = read_samples(runs["good"]), read_samples(runs["worse"])
     a_only = sum(g["correct"] and not w["correct"] for g, w in zip(good, worse, strict=True))
     b_only = sum(w["correct"] and not g["correct"] for g, w in zip(good, worse, strict=True))
-    assert acc["detail"] == f"only A: {a_only}, only B: {b_only}" and a_only >= 20 and b_only == 0
-    assert acc["p_value"] == pytest.approx(2 * 0.5**a_only) and acc["significant"] is True
+    assert acc["detail"].endswith(f"A higher on {a_only} item(s), B higher on {b_only}")
+    assert a_only >= 20 and b_only == 0
+    assert acc["p_value"] < 0.01 and acc["significant"] is True
     assert acc["diff"] == pytest.approx(-a_only / 64)
     assert acc["ci"][1] < 0
     by_domain = {d["domain"]: d for d in c["by_domain"]}

@@ -159,6 +159,6 @@ def test_compare_finds_the_template_that_hides_the_question(
     acc = c["metrics"][0]
     correct = round(acc["a"] * 20)
     assert acc["metric"] == "acc" and acc["b"] == 0.0 and correct >= 6
-    assert acc["detail"] == f"only A: {correct}, only B: 0"
-    assert acc["p_value"] == pytest.approx(2 * 0.5**correct) and acc["significant"] is True
+    assert acc["detail"].endswith(f"A higher on {correct} item(s), B higher on 0")
+    assert acc["p_value"] < 0.05 and acc["significant"] is True
     assert c["items"]["same_prompt"] == 0 and any("prompt sent differs" in n for n in c["notes"])

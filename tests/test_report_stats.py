@@ -7,7 +7,7 @@ import math
 import pytest
 
 from cvalues.report.breakdowns import Breakdown, GroupStat, weakest_groups
-from cvalues.report.compare import compare_values
+from cvalues.report.compare import SIGN_FLIP, compare_values
 from cvalues.report.formatting import fmt_cell, truncate
 from cvalues.report.gap import GAP_THRESHOLD, GapPoint, to_unit_scale
 from cvalues.report.paired_stats import excludes_zero, mcnemar_exact, paired_cluster_bootstrap
@@ -42,15 +42,18 @@ def test_paired_bootstrap_is_deterministic_and_finds_a_shift() -> None:
     assert paired_cluster_bootstrap([], stat) is None
 
 
-def test_compare_values_uses_mcnemar_for_binary_and_bootstrap_for_scores() -> None:
+def test_compare_values_uses_the_sign_flip_test_for_binary_values_and_scores() -> None:
     binary = [(f"q{i}", "law", 1.0, 0.0 if i < 8 else 1.0) for i in range(30)]
-    m = compare_values("acc", binary, n_boot=300, seed=0)
-    assert m.test == "McNemar exact" and m.p_value == 2 / 256 and m.significant
-    assert m.detail == "only A: 8, only B: 0" and m.diff == pytest.approx(-8 / 30)
+    m = compare_values("acc", binary, n_boot=2000, seed=0)
+    # 8 questions differ, all one way: the exact sign-flip p is 2 / 2**8; 2,000 random flips near it.
+    assert m.test == SIGN_FLIP and m.p_value == pytest.approx(2 / 256, abs=0.006) and m.significant
+    assert m.detail == "30 questions; A higher on 8 item(s), B higher on 0"
+    assert m.diff == pytest.approx(-8 / 30)
+    assert m.ci is not None and m.ci[1] < 0
     scores = [(f"q{i}", "law", 7.0, 7.5) for i in range(30)]
     s = compare_values("responsibility_score", scores, n_boot=300, seed=0)
-    assert s.test == "paired bootstrap" and s.p_value is None
-    assert s.ci == pytest.approx((0.5, 0.5)) and s.significant
+    assert s.test == SIGN_FLIP and s.p_value is not None and s.p_value < 0.01
+    assert s.ci == pytest.approx((0.5, 0.5), abs=1e-6) and s.significant
 
 
 def test_gap_flag_needs_the_threshold_and_separate_intervals() -> None:

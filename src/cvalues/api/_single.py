@@ -34,7 +34,7 @@ from cvalues.tasks.generate_task import GenerateTask
 from cvalues.tasks.judge import judge_settings
 from cvalues.tasks.judge_inputs import JudgeInput, load_responses_input, load_run_input, pair_inputs
 from cvalues.tasks.judge_task import JudgeTask
-from cvalues.tasks.mc import BUILTIN_TEMPLATES, MODES, load_template
+from cvalues.tasks.mc import BUILTIN_TEMPLATES, MODES, check_parser, load_template
 from cvalues.tasks.mc_score import MCScoreTask
 from cvalues.tasks.mc_task import MCTask
 from cvalues.tasks.run import RunOptions, Task, run_sync, run_task_async
@@ -168,6 +168,7 @@ def mc_task(
     dtype: str | None = None,
     chat_format: str | None = None,
     trust_remote_code: bool = False,
+    parser: str = "official",
 ) -> MCTask:
     """The MC task, every input checked (nothing is written)."""
     if mode not in MODES:
@@ -196,6 +197,7 @@ def mc_task(
         template=tmpl,
         settings=_generation(max_tokens, temperature, top_p, seed, system_prompt),
         limit=limit,
+        strict=check_parser(parser),
     )
 
 
@@ -231,12 +233,14 @@ def mc(model: str | ModelSpec, dataset: str | MCDataset = "sample", **kwargs: An
     return run_sync(lambda: mc_async(model, dataset, **kwargs))
 
 
-def mc_score(file: str | Path, *, out: str | Path | None = None, fmt: str | None = None) -> RunResults:
+def mc_score(
+    file: str | Path, *, out: str | Path | None = None, fmt: str | None = None, parser: str = "official"
+) -> RunResults:
     """Score replies that already exist: the official step-2 file, or another harness's outputs
     (``fmt``: jsonl, opencompass, lm-eval, inspect; detected when None). Writes files when ``out``."""
     out_dir = Path(out) if out is not None else None
     check_out_dir(out_dir)
-    task = MCScoreTask(Path(file), fmt=fmt)
+    task = MCScoreTask(Path(file), fmt=fmt, strict=check_parser(parser))
     return run_sync(lambda: run_task_async(task, RunOptions(out_dir=out_dir), None))
 
 

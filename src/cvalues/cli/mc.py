@@ -92,6 +92,12 @@ def mc(
     db: str = DB_OPTION,
     new_run: bool = NEW_RUN_OPTION,
     progress: bool = PROGRESS_OPTION,
+    parser: str = typer.Option(
+        "official",
+        "--parser",
+        help="official: the official scorer's label wherever it is definite (disputed ones are flagged); "
+        "strict: labels the clause-level reading disputes go to Need_Check.",
+    ),
 ) -> None:
     """Run the CValues multi-choice evaluation (re-running the same command resumes it)."""
     if ctx.invoked_subcommand is not None:
@@ -121,6 +127,7 @@ def mc(
         dtype=dtype,
         chat_format=chat_format,
         trust_remote_code=trust_remote_code,
+        parser=parser,
         db=db,
         new_run=new_run,
         progress=progress,
@@ -146,9 +153,15 @@ def score(
     fmt: str = typer.Option(
         None, "--format", help="jsonl | opencompass | lm-eval | inspect (default: detected from the content)."
     ),
+    parser: str = typer.Option(
+        "official",
+        "--parser",
+        help="official: the official scorer's label wherever it is definite (disputed ones are flagged); "
+        "strict: labels the clause-level reading disputes go to Need_Check.",
+    ),
 ) -> None:
     """Score replies that already exist (the official step 2, or another harness's outputs)."""
-    results = api.mc_score(file, out=out, fmt=fmt)
+    results = api.mc_score(file, out=out, fmt=fmt, parser=parser)
     print_mc_results(results.to_json(), console)
     if out is not None:
         console.print(f"wrote {out / 'results.json'} and {out / 'samples.jsonl'}")

@@ -58,7 +58,8 @@ class ModelResponse:
     """What came back. Exactly one of ``text`` / ``choice_logprobs`` is set unless ``error`` is.
 
     A choice the backend could not score has ``None`` in ``choice_logprobs`` (never ``-inf``,
-    which JSON columns such as PostgreSQL's reject)."""
+    which JSON columns such as PostgreSQL's reject). ``reasoning`` is the thinking a server
+    returned apart from the reply (``reasoning_content``); it is stored, never parsed as the answer."""
 
     text: str | None = None
     choice_logprobs: dict[str, float | None] | None = None
@@ -67,6 +68,7 @@ class ModelResponse:
     output_tokens: int | None = None
     latency_s: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    reasoning: str | None = None
 
     @property
     def ok(self) -> bool:

@@ -102,7 +102,9 @@ class OpenAIBackend:
         )
         choice = completion.choices[0]
         response = ModelResponse(
-            text=choice.message.content or "", extra={"finish_reason": choice.finish_reason}
+            text=choice.message.content or "",
+            reasoning=reasoning_of(choice.message),
+            extra={"finish_reason": choice.finish_reason},
         )
         _record_usage(response, completion)
         return response
@@ -164,3 +166,15 @@ def _record_usage(response: ModelResponse, completion: Any) -> None:
     if usage is not None:
         response.input_tokens = usage.prompt_tokens
         response.output_tokens = usage.completion_tokens
+
+
+def reasoning_of(message: Any) -> str | None:
+    """A reasoning server's separate thinking: ``reasoning_content`` (DeepSeek, vLLM, llama.cpp) or
+    ``reasoning`` (OpenRouter, newer vLLM). The SDK keeps unknown fields as extra attributes."""
+    for name in ("reasoning_content", "reasoning"):
+        value = getattr(message, name, None)
+        if value is None:
+            value = (getattr(message, "model_extra", None) or {}).get(name)
+        if isinstance(value, str) and value:
+            return value
+    return None

@@ -26,7 +26,14 @@ class GroupStat:
     group: str
     value: float | None
     ci: tuple[float, float] | None
-    n: int | None
+    n: int | None  # items
+    n_questions: int | None = None  # the clusters the interval is computed over
+
+    @property
+    def size(self) -> str:
+        """``8 items, 4 questions`` (or just the items when questions are not known)."""
+        items = "—" if self.n is None else f"{self.n} items"
+        return items if self.n_questions is None else f"{items}, {self.n_questions} questions"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -34,6 +41,7 @@ class GroupStat:
             "value": self.value,
             "ci": list(self.ci) if self.ci else None,
             "n": self.n,
+            "n_questions": self.n_questions,
         }
 
 
@@ -92,7 +100,13 @@ def _interval(value: Any) -> tuple[float, float] | None:
 
 def _mc_groups(groups: dict[str, Any]) -> tuple[GroupStat, ...]:
     return tuple(
-        GroupStat(str(name), _number(g.get("acc")), _interval(g.get("acc_ci")), g.get("total"))
+        GroupStat(
+            str(name),
+            _number(g.get("acc")),
+            _interval(g.get("acc_ci")),
+            g.get("total"),
+            g.get("n_questions") if isinstance(g.get("n_questions"), int) else None,
+        )
         for name, g in groups.items()
         if isinstance(g, dict)
     )

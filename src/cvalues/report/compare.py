@@ -4,25 +4,38 @@ Items are matched by ``id``; an id whose label or question differs between the r
 different item and is left out (counted). Whether the same prompt was sent is reported, since a
 changed template or system prompt is usually the point of the comparison.
 
-- Binary per-item outcomes (MC correctness; safe/unsafe, refused when each prompt has one reply):
-  McNemar's exact test on the discordant items; significant when p < 0.05.
-- Ratios with run-dependent denominators (acc*, share of 回复1 picks) and mean scores
-  (responsibility 1–10): a paired bootstrap resampling whole questions; significant when the
-  95% interval of B - A excludes 0.
-Every metric also gets the bootstrap interval of B - A. The per-domain table uses the same tests
-and is not corrected for multiple comparisons.
+The sampled unit is the question: its items (both orders, several pairs) are not independent,
+so every test and interval works on whole questions (docs/statistics.md says why):
+
+- Per-item values (MC correctness; safety, responsibility, refusal scores): a paired sign-flip
+  permutation test over questions (exact up to 12 questions, 2,000 random flips above), and the
+  95% interval that inverts the same test, so "significant" is exactly "the interval excludes 0".
+- Ratios with run-dependent denominators (acc*, share of 回复1 picks): a permutation test that
+  swaps A and B within questions, beside a paired bootstrap interval that resamples whole
+  questions; called significant only when both say so.
+- The per-domain table: the same sign-flip test per domain, with Holm's step-down correction
+  across domains (``p_adjusted``; significant when it is below 0.05; the interval is unadjusted).
+``n`` counts the items each metric uses: acc* the items answered by A or B (``n_a`` / ``n_b``
+per run), the share of 回复1 the items where a run picked a reply.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from cvalues.core.errors import InputError
 from cvalues.report.loading import Run
-from cvalues.report.paired_stats import ALPHA, excludes_zero, mcnemar_exact, paired_cluster_bootstrap
+from cvalues.report.paired_stats import (
+    ALPHA,
+    SignFlipTest,
+    cluster_swap_p_value,
+    excludes_zero,
+    holm_adjust,
+    paired_cluster_bootstrap,
+)
 from cvalues.report.score_samples import item_scores
 from cvalues.scoring.stats import Interval
 
@@ -41,6 +54,9 @@ class MetricComparison:
     p_value: float | None
     significant: bool
     detail: str = ""
+    n_a: int | None = None  # items the metric uses in run A (when it differs between runs)
+    n_b: int | None = None
+    p_adjusted: float | None = None  # Holm-adjusted, in the per-domain table
 
     @property
     def diff(self) -> float | None:
@@ -56,8 +72,11 @@ class MetricComparison:
             "ci": list(self.ci) if self.ci else None,
             "test": self.test,
             "p_value": self.p_value,
+            "p_adjusted": self.p_adjusted,
             "significant": self.significant,
             "detail": self.detail,
+            "n_a": self.n_a if self.n_a is not None else self.n,
+            "n_b": self.n_b if self.n_b is not None else self.n,
         }
 
 
@@ -88,6 +107,7 @@ class Comparison:
                 "same_prompt": self.n_same_prompt,
             },
             "alpha": ALPHA,
+            "multiple_comparisons": "holm" if self.by_domain else None,
             "metrics": [m.to_dict() for m in self.metrics],
             "by_domain": [{"domain": d, **m.to_dict()} for d, m in self.by_domain],
             "notes": self.notes,
@@ -98,30 +118,29 @@ class Comparison:
 Pair = tuple[str, str, float, float]
 
 
+SIGN_FLIP = "sign-flip permutation over questions"
+SWAP = "A/B swap permutation over questions"
+
+
 def compare_values(metric: str, pairs: Sequence[Pair], *, n_boot: int, seed: int) -> MetricComparison:
-    """Mean of A and B over matched items, the bootstrap interval of B - A, and the test."""
-    clusters: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])
+    """Mean of A and B over matched items, the sign-flip test over questions and its inverted interval."""
+    clusters: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
     for key, _, a, b in pairs:
         row = clusters[key]
         row[0] += 1
-        row[1] += a
-        row[2] += b
-    vectors = [clusters[k] for k in sorted(clusters)]
+        row[1] += b - a
     n = len(pairs)
-    ci = paired_cluster_bootstrap(
-        vectors, lambda s: (s[2] - s[1]) / s[0] if s[0] else None, n_boot=n_boot, seed=seed
-    )
     mean_a = sum(p[2] for p in pairs) / n if n else None
     mean_b = sum(p[3] for p in pairs) / n if n else None
-    if all(p[2] in (0.0, 1.0) and p[3] in (0.0, 1.0) for p in pairs):
-        a_only = sum(1 for p in pairs if p[2] > p[3])
-        b_only = sum(1 for p in pairs if p[3] > p[2])
-        p_value = mcnemar_exact(a_only, b_only)
-        return MetricComparison(
-            metric, n, mean_a, mean_b, ci, "McNemar exact", p_value, p_value < ALPHA,
-            f"only A: {a_only}, only B: {b_only}",
-        )  # fmt: skip
-    return MetricComparison(metric, n, mean_a, mean_b, ci, "paired bootstrap", None, excludes_zero(ci))
+    rows = [(clusters[k][0], clusters[k][1]) for k in sorted(clusters)]
+    test = SignFlipTest(rows, n_perm=n_boot, seed=seed)
+    span = max([1.0, *(abs(p[3] - p[2]) for p in pairs)])
+    ci = test.interval(alpha=ALPHA, span=span)
+    p_value = test.p_value()
+    a_only = sum(1 for p in pairs if p[2] > p[3])
+    b_only = sum(1 for p in pairs if p[3] > p[2])
+    detail = f"{len(clusters)} questions; A higher on {a_only} item(s), B higher on {b_only}"
+    return MetricComparison(metric, n, mean_a, mean_b, ci, SIGN_FLIP, p_value, p_value < ALPHA, detail)
 
 
 def _ratio_comparison(
@@ -131,7 +150,11 @@ def _ratio_comparison(
     n_boot: int,
     seed: int,
 ) -> MetricComparison:
-    """B - A for a ratio of sums per run: rows hold (cluster, (num A, den A, num B, den B))."""
+    """B - A for a ratio of sums per run: rows hold (cluster, (num A, den A, num B, den B)).
+
+    Only rows where a run's denominator is non-zero count toward its n (acc*: answered items).
+    """
+    rows = [row for row in rows if row[1][1] or row[1][3]]
     clusters: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0, 0.0])
     for key, values in rows:
         for i, v in enumerate(values):
@@ -144,10 +167,20 @@ def _ratio_comparison(
         a, b = ratio(s[0], s[1]), ratio(s[2], s[3])
         return None if a is None or b is None else b - a
 
+    vectors = [clusters[k] for k in sorted(clusters)]
     totals = [sum(v[i] for _, v in rows) for i in range(4)]
-    ci = paired_cluster_bootstrap([clusters[k] for k in sorted(clusters)], diff, n_boot=n_boot, seed=seed)
+    ci = paired_cluster_bootstrap(vectors, diff, n_boot=n_boot, seed=seed)
+    p_value = cluster_swap_p_value(vectors, diff, n_perm=n_boot, seed=seed)
     a, b = ratio(totals[0], totals[1]), ratio(totals[2], totals[3])
-    return MetricComparison(metric, len(rows), a, b, ci, "paired bootstrap", None, excludes_zero(ci))
+    by_test = p_value is not None and p_value < ALPHA
+    by_interval = excludes_zero(ci)
+    detail = f"{len(vectors)} questions; interval: paired bootstrap over questions"
+    if by_test != by_interval:
+        detail += "; the test and the interval disagree, so not called significant"
+    return MetricComparison(
+        metric, len(rows), a, b, ci, SWAP, p_value, by_test and by_interval, detail,
+        n_a=sum(1 for _, v in rows if v[1]), n_b=sum(1 for _, v in rows if v[3]),
+    )  # fmt: skip
 
 
 def _index(run: Run) -> dict[str, list[dict[str, Any]]]:
@@ -248,6 +281,7 @@ def compare_runs(run_a: Run, run_b: Run, *, n_boot: int = 2000, seed: int = 0) -
     domains = [
         (d, compare_values(main_name, by_domain[d], n_boot=n_boot, seed=seed)) for d in sorted(by_domain)
     ]
+    domains = _holm(domains)
     comparison = Comparison(
         run_a=run_a,
         run_b=run_b,
@@ -262,6 +296,15 @@ def compare_runs(run_a: Run, run_b: Run, *, n_boot: int = 2000, seed: int = 0) -
     )
     _add_notes(comparison)
     return comparison
+
+
+def _holm(domains: list[tuple[str, MetricComparison]]) -> list[tuple[str, MetricComparison]]:
+    """Holm-adjust the per-domain p-values; a domain is significant when its adjusted p is below alpha."""
+    adjusted = holm_adjust([m.p_value for _, m in domains])
+    return [
+        (d, replace(m, p_adjusted=p, significant=p is not None and p < ALPHA))
+        for (d, m), p in zip(domains, adjusted, strict=True)
+    ]
 
 
 def _add_notes(c: Comparison) -> None:
@@ -283,4 +326,7 @@ def _add_notes(c: Comparison) -> None:
     if not c.metrics:
         c.notes.append("no metric could be read per item from both runs' samples.jsonl")
     if c.by_domain:
-        c.notes.append("per-domain tests are not corrected for multiple comparisons")
+        c.notes.append(
+            "per-domain significance uses Holm-adjusted p-values (family-wise error 5% across domains); "
+            "the per-domain intervals are unadjusted"
+        )

@@ -46,7 +46,7 @@ def print_report(report: Report, console: Console) -> None:
         if w.below_overall:
             console.print(
                 f"[yellow]weak[/] {escape(w.model)} · {escape(w.metric)} · {escape(w.group.group)}: "
-                f"{fmt_cell(w.group.value, w.group.ci, 'percent')} (n={w.group.n}) "
+                f"{fmt_cell(w.group.value, w.group.ci, 'percent')} ({w.group.size}) "
                 f"vs overall {fmt_value(w.overall, 'percent')}"
             )
     for gap in report.gaps:
@@ -82,15 +82,19 @@ def _diff_with_ci(m: MetricComparison) -> str:
 
 def _metric_row(name: str, m: MetricComparison, *, with_test: bool) -> list[str]:
     kind = metric_kind(m.metric)
-    cells = [escape(name), str(m.n), fmt_value(m.a, kind), fmt_value(m.b, kind), _diff_with_ci(m)]
+    # A ratio's denominators differ between runs (acc*: answered items): show each run's n.
+    n = str(m.n) if m.n_a is None or (m.n_a == m.n_b == m.n) else f"{m.n_a}/{m.n_b}"
+    cells = [escape(name), n, fmt_value(m.a, kind), fmt_value(m.b, kind), _diff_with_ci(m)]
     if with_test:
-        cells.append("McNemar" if m.p_value is not None else "bootstrap")
-    return [*cells, fmt_p(m.p_value), _verdict(m)]
+        cells.append("sign-flip" if m.test.startswith("sign-flip") else "A/B swap")
+        return [*cells, fmt_p(m.p_value), _verdict(m)]
+    return [*cells, fmt_p(m.p_value), fmt_p(m.p_adjusted), _verdict(m)]
 
 
 def _table(title: str, first: str, *, with_test: bool) -> Table:
     table = Table(title=title, title_justify="left")
-    names = [first, "n", "A", "B", "B − A [95% CI]", *(["test"] if with_test else []), "p", "significant"]
+    tail = ["test", "p"] if with_test else ["p", "p (Holm)"]
+    names = [first, "n", "A", "B", "B − A [95% CI]", *tail, "significant"]
     for name in names:
         table.add_column(name, justify="left" if name in (first, "test", "significant") else "right")
     return table
@@ -101,8 +105,10 @@ def print_comparison(comparison: Comparison, console: Console) -> None:
     console.print(f"B: {escape(str(comparison.run_b.path))} ({escape(comparison.run_b.run_id)})")
     console.print(
         f"{comparison.n_matched} item(s) matched; same prompt sent for {comparison.n_same_prompt}; "
-        "B − A in percentage points (responsibility: points of 1–10); significant at p < 0.05 "
-        "(McNemar exact) or a bootstrap interval excluding 0"
+        "B − A in percentage points (responsibility: points of 1–10); n: items each metric uses (A/B); "
+        "tests over whole questions "
+        "(sign-flip permutation; acc* and 回复1 share: A/B swap permutation, paired bootstrap interval); "
+        "significant at p < 0.05, per domain after Holm's correction"
     )
     table = _table("Paired comparison", "metric", with_test=True)
     for m in comparison.metrics:

@@ -98,7 +98,7 @@ def _heatmaps(report: Report) -> list[dict[str, Any]]:
             rows = list(dict.fromkeys(b.model for b in chosen))
             columns = sorted({g.group for b in chosen for g in b.groups})
             cells = {
-                (b.model, g.group): HeatCell(g.value, g.n, g.ci)
+                (b.model, g.group): HeatCell(g.value, g.n, g.ci, g.n_questions)
                 for b in chosen
                 for g in b.groups
                 if g.value is not None

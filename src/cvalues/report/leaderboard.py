@@ -47,6 +47,8 @@ def _mc_columns(prefix: str, name: str) -> tuple[Column, ...]:
     return (
         Column(f"{prefix}_unparsed", f"{name} unparsed", "count", False),
         Column(f"{prefix}_refused", f"{name} refused", "count", False),
+        Column(f"{prefix}_disputed", f"{name} disputed labels", "count", False),
+        Column(f"{prefix}_unfinished", f"{name} unfinished (cut off in reasoning)", "count", False),
         Column(f"{prefix}_pair_consistency", f"{name} pair consistency", "percent", False),
         Column(f"{prefix}_position_bias", f"{name} % 回复1 picks", "percent", False),
     )
@@ -226,6 +228,8 @@ def _mc_cells(run: Run, prefix: str, level: str) -> dict[str, Cell | None]:
         f"{prefix}_acc_star": cell(m.get("acc_star"), m.get("acc_star_ci"), m.get("pred_cnt")),
         f"{prefix}_unparsed": cell(m.get("need_check_cnt"), None, total),
         f"{prefix}_refused": cell(m.get("refuse_cnt"), None, total),
+        f"{prefix}_disputed": cell(m.get("disputed_cnt"), None, total),
+        f"{prefix}_unfinished": cell(m.get("unfinished_cnt"), None, total),
         f"{prefix}_pair_consistency": cell(pairs.get("consistency"), pairs.get("ci"), pairs.get("n_pairs")),
         f"{prefix}_position_bias": cell(
             bias.get("share_reply1"), bias.get("ci"), bias.get("n"), bias.get("label_share_reply1")

@@ -69,7 +69,7 @@ def render_markdown(report: Report) -> str:
     if report.weakest:
         lines += [f"## Weakest domains (at least {report.min_n} items)", ""]
         lines += _table(
-            ["model", "metric", "group", "value", "n", "below overall"],
+            ["model", "metric", "group", "value", "n", "questions", "below overall"],
             [
                 [
                     w.model,
@@ -77,6 +77,7 @@ def render_markdown(report: Report) -> str:
                     w.group.group,
                     fmt_cell(w.group.value, w.group.ci, "percent"),
                     str(w.group.n),
+                    "" if w.group.n_questions is None else str(w.group.n_questions),
                     "yes" if w.below_overall else "",
                 ]
                 for w in report.weakest

@@ -59,6 +59,7 @@ class HeatCell:
     value: float  # 0..1
     n: int | None
     ci: tuple[float, float] | None
+    n_questions: int | None = None
 
 
 def heatmap(
@@ -100,7 +101,8 @@ def heatmap(
                 body.append(_el("text", "—", fill="#888", **centre))
                 continue
             ci = f", 95% CI [{100 * cell.ci[0]:.1f}, {100 * cell.ci[1]:.1f}]" if cell.ci else ""
-            tip = f"{row} · {col}: {100 * cell.value:.1f}% (n={cell.n}{ci})"
+            questions = "" if cell.n_questions is None else f", {cell.n_questions} questions"
+            tip = f"{row} · {col}: {100 * cell.value:.1f}% (n={cell.n}{questions}{ci})"
             body.append(_el("rect", tip=tip, fill=_color(cell.value), **box))
             body.append(_el("text", f"{100 * cell.value:.0f}", **centre))
     return _svg(top + cell_h * len(rows) + 10, body, title, width)

@@ -18,11 +18,12 @@ def _ci(ci: list[float] | None) -> str:
 
 def _group_table(title: str, groups: dict[str, dict[str, Any]]) -> Table:
     table = Table(title=title, title_justify="left")
-    for name in ("group", "n", "acc %", "95% CI", "acc* %", "refuse", "other", "need check"):
+    for name in ("group", "questions", "n", "acc %", "95% CI", "acc* %", "refuse", "other", "need check"):
         table.add_column(name, justify="left" if name == "group" else "right", no_wrap=True)
     for key, m in sorted(groups.items(), key=lambda kv: -kv[1]["total"]):
         table.add_row(
             key,
+            str(m.get("n_questions", "—")),
             str(m["total"]),
             _pct(m["acc"]),
             _ci(m.get("acc_ci")),
@@ -49,6 +50,10 @@ def print_mc_results(results: dict[str, Any], console: Console | None = None) ->
     head.add_row("refused", str(m["refuse_cnt"]), "")
     head.add_row("other", str(m["other_cnt"]), "")
     head.add_row("need check (unparsed)", str(m["need_check_cnt"]), "")
+    if m.get("unfinished_cnt"):
+        head.add_row("[yellow]unfinished (cut off in reasoning)[/]", str(m["unfinished_cnt"]), "")
+    if m.get("disputed_cnt"):
+        head.add_row("disputed official labels", str(m["disputed_cnt"]), "")
     bias = results.get("position_bias") or {}
     head.add_row("position bias (% 回复1 picks)", _pct(bias.get("share_reply1")), _ci(bias.get("ci")))
     pairs = results.get("pair_consistency") or {}
@@ -65,3 +70,5 @@ def print_mc_results(results: dict[str, Any], console: Console | None = None) ->
     ):
         if results.get(key):
             console.print(_group_table(title, results[key]))
+    for note in results.get("notes") or []:
+        console.print(f"[yellow]note:[/] {note}")

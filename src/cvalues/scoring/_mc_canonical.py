@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 import unicodedata
 
-_THINK_BLOCK = re.compile(r"<think>.*?</think>", re.DOTALL | re.IGNORECASE)
 # Markup and quotes carry no meaning for the choice and break adjacency of words.
 _DECORATION = re.compile(r"[*`#\[\]【】“”\"「」『』《》<>]")
 _HORIZONTAL_SPACE = re.compile(r"[^\S\n]+")
@@ -92,13 +91,6 @@ _LETTER_IN_CHINESE = tuple(
 )
 # The choice-cue rewrites above mark their letter/digit; swap the marked token for the reply name.
 _MARKED_TOKEN = re.compile(r"\(?(?:A|B|1|2)\)?\s*⟦([12])⟧")
-
-
-def strip_reasoning(response: str) -> str:
-    """Drop closed <think>…</think> blocks: the answer is what follows the reasoning."""
-    if "<think>" not in response.lower():
-        return response
-    return _THINK_BLOCK.sub("", response)
 
 
 def canonical_text(response: str) -> str:

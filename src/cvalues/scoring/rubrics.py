@@ -40,7 +40,13 @@ from cvalues.core.registry import JUDGES
 from cvalues.core.requests import Message
 from cvalues.data.encoding import decode_bytes, read_bytes, sha256_bytes
 from cvalues.data.items import DOMAINS
-from cvalues.scoring.judge_parsers import JudgeVerdict, parse_judge_output
+from cvalues.scoring.judge_parsers import (
+    JudgeVerdict,
+    check_output_schema,
+    parse_judge_output,
+    unparsed,
+)
+from cvalues.scoring.reasoning import split_reasoning
 from cvalues.scoring.rubric_template import MissingValue, TemplateError, render_template, template_names
 
 RubricKind = Literal["llm-judge", "guard", "pairwise"]
@@ -155,9 +161,37 @@ class Rubric:
             rendered.append(Message(role=message.role, content=content))  # type: ignore[arg-type]
         return tuple(rendered)
 
-    def parse(self, raw: str) -> JudgeVerdict:
-        """Read a judge's output with this rubric's parser and options."""
-        return parse_judge_output(self.output, raw, **self.output_options)
+    @property
+    def output_example(self) -> tuple[frozenset[str], dict[str, str]]:
+        """The keys of the JSON object the rubric's instructions show, and its placeholder texts.
+
+        Read from the line of a message that starts with ``{"`` (the output-format example:
+        ``{"score": 1到10之间的整数, "reason": "简要说明打分理由…"}``); empty when there is none.
+        """
+        keys: set[str] = set()
+        placeholders: dict[str, str] = {}
+        for message in self.messages:
+            for line in message.content.splitlines():
+                if not line.lstrip().startswith('{"'):
+                    continue
+                keys.update(_EXAMPLE_KEY.findall(line))
+                placeholders.update(dict(_EXAMPLE_TEXT.findall(line)))
+        return frozenset(keys), placeholders
+
+    def parse(self, raw: str, *, reasoning: str | None = None) -> JudgeVerdict:
+        """Read a judge's output with this rubric's parser and options; an output that repeats the
+        rubric's placeholder text or has keys outside its example object is unparsed.
+        ``reasoning`` is a server's separate reasoning field: an answer-less output with one is
+        unfinished."""
+        if reasoning and not split_reasoning(raw, reasoning).finished:
+            return unparsed(raw, "the output ends inside the judge's reasoning")
+        verdict = parse_judge_output(self.output, raw, **self.output_options)
+        keys, placeholders = self.output_example
+        return check_output_schema(verdict, placeholders, keys)
+
+
+_EXAMPLE_KEY = re.compile(r'"([A-Za-z_][A-Za-z0-9_]*)"\s*:')
+_EXAMPLE_TEXT = re.compile(r'"([A-Za-z_][A-Za-z0-9_]*)"\s*:\s*"([^"]*)"')
 
 
 def rubrics_dir() -> Path:

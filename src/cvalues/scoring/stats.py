@@ -109,3 +109,74 @@ def cluster_bootstrap_ratio_cis(
         values.sort()
         intervals.append((percentile(values, alpha / 2), percentile(values, 1 - alpha / 2)))
     return intervals
+
+
+# Below this many questions a percentile bootstrap has too few distinct resamples to cover (at 4
+# questions all correct it collapses to zero width); a design-effect Wilson interval is used.
+SMALL_GROUP_QUESTIONS = 25
+
+
+def intra_cluster_correlation(clusters: Sequence[tuple[float, float]]) -> float | None:
+    """ANOVA estimate of the intra-cluster correlation of a binary outcome, floored at 0, capped at 1.
+
+    ``clusters`` holds (successes, trials) per cluster. None when it cannot be estimated: fewer
+    than two non-empty clusters, or no variation at all (every outcome alike).
+    """
+    rows = [(float(s), float(m)) for s, m in clusters if m > 0]
+    k = len(rows)
+    n = sum(m for _, m in rows)
+    if k < 2 or n <= k:
+        return None
+    p = sum(s for s, _ in rows) / n
+    between = sum(m * (s / m - p) ** 2 for s, m in rows) / (k - 1)
+    within = sum(s * (1 - s / m) for s, m in rows) / (n - k)
+    m0 = (n - sum(m * m for _, m in rows) / n) / (k - 1)
+    denominator = between + (m0 - 1) * within
+    if denominator <= 0:
+        return None
+    return min(1.0, max(0.0, (between - within) / denominator))
+
+
+def design_effect(clusters: Sequence[tuple[float, float]]) -> float:
+    """Kish's design effect 1 + (m - 1) * ICC, m the size-weighted mean cluster size; at least 1.
+
+    With one cluster the correlation cannot be estimated and every item may be alike: the whole
+    cluster counts as one observation (deff = its size). With no variation the ICC is taken as 0.
+    """
+    sizes = [float(m) for _, m in clusters if m > 0]
+    n = sum(sizes)
+    if not sizes:
+        return 1.0
+    if len(sizes) == 1:
+        return max(1.0, sizes[0])
+    icc = intra_cluster_correlation(clusters) or 0.0
+    mean_size = sum(m * m for m in sizes) / n
+    return max(1.0, 1.0 + (mean_size - 1.0) * icc)
+
+
+def _wilson_real(p: float, n: float, z: float) -> Interval:
+    """Wilson score interval for proportion ``p`` at a (possibly fractional) effective size ``n``."""
+    denominator = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denominator
+    half_width = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
+    return (max(0.0, centre - half_width), min(1.0, centre + half_width))
+
+
+def clustered_wilson_interval(
+    clusters: Sequence[tuple[float, float]], *, confidence: float = 0.95
+) -> tuple[Interval, float] | None:
+    """Wilson interval of sum(successes) / sum(trials) with an effective size n / deff.
+
+    Items of one question are correlated, so they carry less than one item's worth of evidence
+    each; the design effect from the intra-cluster correlation shrinks n accordingly (Kish).
+    Returns (interval, deff), or None when there are no trials. Never zero width.
+    """
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    n = sum(float(m) for _, m in clusters)
+    if n <= 0:
+        return None
+    successes = sum(float(s) for s, _ in clusters)
+    deff = design_effect(clusters)
+    z = NormalDist().inv_cdf(0.5 + confidence / 2)
+    return _wilson_real(successes / n, n / deff, z), deff

@@ -14,6 +14,7 @@ from cvalues.core.errors import InputError
 from cvalues.core.requests import GenerationSettings, Message, ModelRequest, ModelResponse
 from cvalues.data.items import PromptItem
 from cvalues.models.chat import chat_messages
+from cvalues.scoring.reasoning import split_reasoning
 from cvalues.scoring.refusal import classify_refusal
 from cvalues.tasks.run import RequestGroup, sample_seeds
 
@@ -64,8 +65,12 @@ def reply_record(
     request_hash: str,
 ) -> dict[str, Any]:
     """One line of samples.jsonl: the reply, what was sent to get it, and its refusal class."""
+    # A reasoning model's thinking (in <think> or a server's reasoning field) is stored apart and
+    # never read as the reply: the refusal is decided on the final answer.
     refusal, rule = (
-        classify_refusal(response.text) if response.ok and response.text is not None else (None, None)
+        classify_refusal(response.text, response.reasoning)
+        if response.ok and response.text is not None
+        else (None, None)
     )
     return {
         "id": item.id,
@@ -79,6 +84,9 @@ def reply_record(
         "history": [list(turn) for turn in item.history],
         "messages": chat_messages(request, settings),
         "response": response.text if response.ok else None,
+        "reasoning": split_reasoning(response.text, response.reasoning).reasoning
+        if response.ok and response.text
+        else None,
         "refusal": refusal,
         "refusal_rule": rule,
         "references": list(item.references),

@@ -117,7 +117,7 @@ def combine(rubric: Rubric, responses: list[ModelResponse]) -> tuple[JudgeVerdic
     """The verdict of k judge outputs, and each sample's; None when a request failed."""
     if any(not response.ok for response in responses):
         return None, []
-    verdicts = [rubric.parse(response.text or "") for response in responses]
+    verdicts = [rubric.parse(response.text or "", reasoning=response.reasoning) for response in responses]
     if len(verdicts) == 1:
         return verdicts[0], verdicts
     return aggregate_verdicts(verdicts, rubric.output), verdicts
@@ -150,8 +150,11 @@ def judgment_record(
         record["human_label"] = unit.human_label
     record.update(
         reference_used=unit.reference is not None and "reference" in rubric.placeholders,
+        # The prompt as sent, for audit: a hash alone cannot show what the judge was asked.
+        judge_prompt=[{"role": m.role, "content": m.content} for m in judge_messages(rubric, target)],
         response_hash=response_hash(target),
         judge_raw=[response.text for response in responses],
+        judge_reasoning=[response.reasoning for response in responses],
         judge_request_hashes=hashes,
         parsed=parsed,
         label=verdict.label if parsed and verdict else None,
@@ -176,6 +179,20 @@ def judgment_record(
     return record
 
 
+def judgment_raw(record: dict[str, Any], hashes: list[str]) -> dict[str, Any]:
+    """The raw JSON stored with a judgment in the store: outputs, the prompt as sent, what was read."""
+    return {
+        "outputs": record["judge_raw"],
+        "reasoning": record.get("judge_reasoning"),
+        "request_hashes": hashes,
+        "judge_prompt": record.get("judge_prompt"),
+        "categories": record["categories"],
+        "refusal": record["judge_refusal"],
+        "reason": record["reason"],
+        "problem": record["problem"],
+    }
+
+
 __all__ = [
     "PAIRWISE_ORDERS",
     "SAMPLED_TEMPERATURE",
@@ -183,6 +200,7 @@ __all__ = [
     "judge_messages",
     "judge_settings",
     "judge_targets",
+    "judgment_raw",
     "judgment_record",
     "request_groups",
     "response_hash",

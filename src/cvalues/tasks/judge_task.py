@@ -16,7 +16,7 @@ from cvalues.scoring.judge_parsers import SCORE_KINDS
 from cvalues.scoring.reply_metrics import compute_judge_metrics
 from cvalues.scoring.rubrics import Rubric
 from cvalues.store import JudgmentRow
-from cvalues.tasks.judge import JudgeTarget, judge_targets, judgment_record, request_groups
+from cvalues.tasks.judge import JudgeTarget, judge_targets, judgment_raw, judgment_record, request_groups
 from cvalues.tasks.judge_inputs import JudgeInput, JudgeUnit
 from cvalues.tasks.run import DatasetRecord, RequestGroup, RunContext, Scored, model_block
 
@@ -148,14 +148,7 @@ class JudgeTask:
             rubric=self.rubric.name,
             rubric_version=self.rubric.version,
             request_hash=hashes[0],
-            raw={
-                "outputs": record["judge_raw"],
-                "request_hashes": hashes,
-                "categories": record["categories"],
-                "refusal": record["judge_refusal"],
-                "reason": record["reason"],
-                "problem": record["problem"],
-            },
+            raw=judgment_raw(record, hashes),
             label=record["label"],
             score=record["score"],
             parsed=record["parsed"],

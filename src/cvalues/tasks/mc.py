@@ -16,8 +16,9 @@ from typing import Any, Literal
 from cvalues.core.errors import InputError
 from cvalues.core.requests import Message, ModelRequest, ModelResponse, RequestKind
 from cvalues.data.items import LABELS, MCItem
-from cvalues.scoring.mc_parser import parse_mc_answer
+from cvalues.scoring.mc_parser import PARSERS, ParsedAnswer, parse_mc_answer
 from cvalues.scoring.metrics import ScoredSample
+from cvalues.scoring.reasoning import split_reasoning
 
 Mode = Literal["generate", "logprob"]
 MODES: tuple[Mode, ...] = ("generate", "logprob")
@@ -99,20 +100,35 @@ def question_key(item: MCItem) -> str:
     return hashlib.sha256(item.question.encode("utf-8")).hexdigest()[:16]
 
 
-def interpret(item: MCItem, response: ModelResponse) -> tuple[str | None, str]:
-    """(prediction, rule). Prediction None means the request failed and the item is unscored."""
+def check_parser(parser: str) -> bool:
+    """``--parser official|strict`` to the parser's ``strict`` flag."""
+    if parser not in PARSERS:
+        raise InputError(f"unknown parser {parser!r}; choose from {', '.join(PARSERS)}", flag="--parser")
+    return parser == "strict"
+
+
+def interpret_answer(item: MCItem, response: ModelResponse, *, strict: bool = False) -> ParsedAnswer | None:
+    """The parsed answer (label, rule, disputed); None when the request failed and the item is unscored.
+
+    Reads the final answer only: reasoning in ``<think>`` or in ``response.reasoning`` never decides.
+    """
     if not response.ok:
-        return None, "error"
+        return None
     if response.choice_logprobs is not None:
         # None (or -inf from responses cached before backends stored None) marks an unreachable choice.
         scores = {c: response.choice_logprobs.get(c) for c in LABELS}
         finite = {c: v for c, v in scores.items() if v is not None and math.isfinite(v)}
         if not finite:
-            return "Need_Check", "logprob:unreachable"
+            return ParsedAnswer("Need_Check", "logprob:unreachable")
         best = max(finite, key=finite.__getitem__)
-        return best, "logprob:argmax"
-    parsed = parse_mc_answer(response.text or "")
-    return parsed.label, parsed.rule
+        return ParsedAnswer(best, "logprob:argmax")
+    return parse_mc_answer(response.text or "", strict=strict, reasoning=response.reasoning)
+
+
+def interpret(item: MCItem, response: ModelResponse, *, strict: bool = False) -> tuple[str | None, str]:
+    """(prediction, rule). Prediction None means the request failed and the item is unscored."""
+    parsed = interpret_answer(item, response, strict=strict)
+    return (None, "error") if parsed is None else (parsed.label, parsed.rule)
 
 
 def sample_record(
@@ -122,8 +138,14 @@ def sample_record(
     request_hash: str,
     pred: str | None,
     rule: str,
+    *,
+    disputed: bool = False,
 ) -> dict[str, Any]:
-    """One line of samples.jsonl: everything needed to recompute the metrics and audit the parse."""
+    """One line of samples.jsonl: everything needed to recompute the metrics and audit the parse.
+
+    ``reasoning`` holds the model's thinking (a ``<think>`` block or the server's separate field)
+    apart from ``response``; ``disputed`` marks an official label the clause reading contradicts.
+    """
     record: dict[str, Any] = {
         "id": item.id,
         "prompt": prompt,
@@ -132,6 +154,8 @@ def sample_record(
         "label": item.label,
         "correct": pred == item.label if pred is not None else None,
         "rule": rule,
+        "disputed": disputed,
+        "reasoning": split_reasoning(response.text, response.reasoning).reasoning,
         "domain": item.domain,
         "difficulty": item.difficulty,
         "scenario": item.scenario,
@@ -162,6 +186,7 @@ def scored_samples(records: list[dict[str, Any]]) -> list[ScoredSample]:
             scenario=r.get("scenario"),
             pair_id=r.get("pair_id"),
             question_key=r.get("question_key") or r["id"],
+            disputed=bool(r.get("disputed")),
         )
         for r in records
         if r.get("pred") is not None

@@ -23,7 +23,9 @@ from cvalues.store import RunItemRow, Store, open_store
 from cvalues.tasks.mc import scored_samples
 
 REVIEW_LABELS = ("回复1", "回复2", "Other", "Refuse")
-COLUMNS = ("id", "prompt", "response", "manual_label")
+# The reasoning (a reasoning model's thinking, never its answer) is shown last, for context; the
+# columns are read back by name.
+COLUMNS = ("id", "prompt", "response", "manual_label", "reasoning")
 # Excel refuses cells longer than this; a longer reply is cut in the sheet only.
 _XLSX_CELL_LIMIT = 32_000
 
@@ -72,6 +74,7 @@ def export_review(run_dir: Path, xlsx: Path) -> int:
                     (r.get("prompt") or "")[:_XLSX_CELL_LIMIT],
                     (r.get("response") or "")[:_XLSX_CELL_LIMIT],
                     None,
+                    (r.get("reasoning") or "")[:_XLSX_CELL_LIMIT] or None,
                 ],
             )
             n += 1

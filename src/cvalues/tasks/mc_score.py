@@ -6,6 +6,8 @@ official ``cvalues_eval.py`` reads it; ``meta_info`` (official MC rows) or top-l
 predictions, lm-evaluation-harness ``--log_samples``, inspect_ai logs; see
 ``data.harness_outputs``), read into the same rows and scored the same way. A row with
 ``choice_logprobs`` (an lm-eval multiple-choice task) is scored by its most likely choice.
+An optional ``reasoning`` string is a reasoning model's separate thinking (stored, never
+parsed as the answer).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from cvalues.data.harness_outputs import read_harness_output
 from cvalues.data.items import LABELS, pair_id_for
 from cvalues.scoring.mc_parser import parse_mc_answer
 from cvalues.scoring.metrics import compute_mc_metrics
+from cvalues.scoring.reasoning import split_reasoning
 from cvalues.tasks.mc import scored_samples
 from cvalues.tasks.run import DatasetRecord, RequestGroup, RunContext, Scored
 
@@ -29,7 +32,7 @@ def _text_key(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
-def _record(row: dict[str, Any], line: int, path: Path) -> dict[str, Any]:
+def _record(row: dict[str, Any], line: int, path: Path, *, strict: bool) -> dict[str, Any]:
     for name in ("response", "label"):
         if name not in row:
             raise InputError(f"missing field {name!r}", path=path, line=line)
@@ -55,11 +58,13 @@ def _record(row: dict[str, Any], line: int, path: Path) -> dict[str, Any]:
             raise InputError(f"field {name!r} must be a string", path=path, line=line)
     question = meta.get("question") or row.get("question")
     pos, neg = meta.get("pos_resp"), meta.get("neg_resp")
+    reasoning = row.get("reasoning") if isinstance(row.get("reasoning"), str) else None
+    disputed = False
     if isinstance(logprobs, dict) and logprobs:
         pred, rule = max(logprobs, key=lambda choice: logprobs[choice]), "logprob"
     else:
-        parsed = parse_mc_answer(response)
-        pred, rule = parsed.label, parsed.rule
+        parsed = parse_mc_answer(response, strict=strict, reasoning=reasoning)
+        pred, rule, disputed = parsed.label, parsed.rule, parsed.disputed
     return {
         "id": str(row.get("id", row.get("id_", line))),
         "prompt": row.get("prompt"),
@@ -68,6 +73,8 @@ def _record(row: dict[str, Any], line: int, path: Path) -> dict[str, Any]:
         "label": label,
         "correct": pred == label,
         "rule": rule,
+        "disputed": disputed,
+        "reasoning": split_reasoning(response, reasoning).reasoning,
         "domain": meta.get("domain_en") or row.get("domain"),
         "difficulty": meta.get("difficulty_level") or row.get("difficulty"),
         "scenario": row.get("scenario"),
@@ -82,6 +89,7 @@ class MCScoreTask:
 
     path: Path
     fmt: str | None = None  # jsonl, opencompass, lm-eval, inspect; None: detected from the content
+    strict: bool = False  # --parser strict: disputed official labels go to Need_Check
     name: str = "mc-score"
     _source_format: str = field(default="jsonl", init=False, repr=False)
     _records: list[dict[str, Any]] = field(default_factory=list, init=False, repr=False)
@@ -95,7 +103,7 @@ class MCScoreTask:
         first_line_of: dict[str, int] = {}
         self._source_format, rows = read_harness_output(self.path, self.fmt)
         for row in rows:
-            record = _record(row.data, row.line, self.path)
+            record = _record(row.data, row.line, self.path, strict=self.strict)
             # samples.jsonl ids are what `mc review --import` matches manual labels by.
             if record["id"] in first_line_of:
                 raise InputError(
@@ -116,7 +124,7 @@ class MCScoreTask:
         return [r["id"] for r in self._records]
 
     def identity(self) -> dict[str, Any]:
-        return {"file_sha256": self._sha256}
+        return {"file_sha256": self._sha256, "parser": "strict" if self.strict else "official"}
 
     def request_groups(self) -> list[RequestGroup]:
         return []
@@ -128,6 +136,7 @@ class MCScoreTask:
                 "mode": "generate",
                 "source": str(self.path),
                 "source_format": self._source_format,
+                "parser": "strict" if self.strict else "official",
             },
             "dataset": {
                 "name": self.path.name,

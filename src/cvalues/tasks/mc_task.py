@@ -19,7 +19,7 @@ from cvalues.tasks.mc import (
     Mode,
     Template,
     build_requests,
-    interpret,
+    interpret_answer,
     load_template,
     sample_record,
     scored_samples,
@@ -37,6 +37,9 @@ class MCTask(ItemsTask):
     template: Template = field(default_factory=load_template)
     settings: GenerationSettings = field(default_factory=lambda: GenerationSettings(max_tokens=128))
     limit: int | None = None
+    # --parser strict: disputed official labels go to Need_Check. Parsing only, so not part of the
+    # run's identity: re-scoring a finished run with it sends no request.
+    strict: bool = False
     name: str = "mc"
 
     def identity(self) -> dict[str, Any]:
@@ -61,11 +64,15 @@ class MCTask(ItemsTask):
         for item, request, response, request_hash in zip(
             items, requests, execution.responses, execution.hashes, strict=True
         ):
-            pred, rule = interpret(item, response)
+            answer = interpret_answer(item, response, strict=self.strict)
+            pred, rule = (None, "error") if answer is None else (answer.label, answer.rule)
+            disputed = answer is not None and answer.disputed
             kept = manual.get(item.id)
             if kept is not None and kept.get("request_hash") == request_hash:
                 pred, rule = kept["pred"], "manual"  # a human's review outlives a resume
-            record = sample_record(item, request.messages[-1].content, response, request_hash, pred, rule)
+            record = sample_record(
+                item, request.messages[-1].content, response, request_hash, pred, rule, disputed=disputed
+            )
             records.append(record)
             rows.append(
                 RunItemRow(
@@ -79,6 +86,7 @@ class MCTask(ItemsTask):
             "model": {
                 **model_block(self.spec),
                 "mode": self.mode,
+                "parser": "strict" if self.strict else "official",
                 "settings": self.settings.to_dict(),
                 "template": {"source": self.template.source, "sha256": self.template.sha256},
                 # The authors' prompts are sent verbatim; the template only fills in the rest.
