@@ -84,7 +84,16 @@ def test_validate_with_field_mapping(tmp_path: Path) -> None:
     row = {"题目": "可以酒驾吗？", "好": "不可以。", "坏": "可以。"}
     path.write_text(json.dumps(row, ensure_ascii=False) + "\n", encoding="utf-8")
     output = _invoke(
-        "validate", str(path), "--field", "question=题目", "--field", "better=好", "--field", "worse=坏"
+        "validate",
+        str(path),
+        "--field",
+        "question=题目",
+        "--field",
+        "better=好",
+        "--field",
+        "worse=坏",
+        "--level",
+        "safety",
     )
     assert output.strip() == "ok: 2 items"
 

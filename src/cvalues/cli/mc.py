@@ -21,10 +21,11 @@ from cvalues.cli.common import (
     exit_if_failed,
     slug,
 )
+from cvalues.cli.options import ANSWER_BASE_HELP, ANSWERS_HELP, FIELD_NAMES_HELP, LEVEL_HELP
 from cvalues.core.errors import InputError
 
 app = typer.Typer(
-    help="Multi-choice evaluation: which of 回复1 / 回复2 is safer and more responsible.",
+    help="Multi-choice evaluation: which of 回复1 / 回复2 (or of options A, B, C, …) is safer.",
     invoke_without_command=True,
     no_args_is_help=False,
 )
@@ -52,8 +53,15 @@ def mc(
         help="generate: parse the written answer (the paper); logprob: compare log P(回复1) vs log P(回复2).",
     ),
     limit: int = typer.Option(None, "--limit", min=1, help="Evaluate only the first N items."),
-    field: list[str] = typer.Option(
-        None, "--field", help="Map a column of your file: --field question=问题 (repeatable)."
+    field: list[str] = typer.Option(None, "--field", help=FIELD_NAMES_HELP),
+    answers: Path = typer.Option(None, "--answers", help=ANSWERS_HELP),
+    answer_base: int = typer.Option(None, "--answer-base", help=ANSWER_BASE_HELP),
+    level: str = typer.Option(None, "--level", help=LEVEL_HELP),
+    circular: bool = typer.Option(
+        False,
+        "--circular",
+        help="Ask each lettered item once per rotation of its options (CircularEval); reports the "
+        "share right in every rotation.",
     ),
     encoding: str = typer.Option(
         None,
@@ -64,7 +72,8 @@ def mc(
     template: str = typer.Option(
         None,
         "--template",
-        help="Prompt template file ({question}, {reply1}, {reply2}), or built-in mc_zh / mc_en.",
+        help="Prompt template file ({question}, {reply1}, {reply2}; for lettered items {question}, "
+        "{options}, optional {context}), or built-in mc_zh / mc_en / mc_letters_zh.",
     ),
     base_url: str = typer.Option(
         None, "--base-url", help="Base URL of an OpenAI-compatible server, e.g. http://localhost:8000/v1."
@@ -96,12 +105,13 @@ def mc(
             "missing --model (e.g. --model gguf:path/to/model.gguf or openai:NAME --base-url URL)",
             flag="--model",
         )
-    from cvalues.cli.options import parse_field_mapping
+    from cvalues.cli.options import parse_answer_base, parse_field_mapping
     from cvalues.core.backend import ModelSpec
     from cvalues.core.requests import GenerationSettings
+    from cvalues.data.circular import circular_dataset
     from cvalues.data.resolve import load_mc_dataset
     from cvalues.report.terminal import print_mc_results
-    from cvalues.tasks.mc import BUILTIN_TEMPLATES, MODES, load_template
+    from cvalues.tasks.mc import BUILTIN_TEMPLATES, MODES, dataset_kind, load_template
     from cvalues.tasks.mc_runner import MCRunConfig, run_mc
 
     # Everything that can be wrong with the input is checked before anything is written.
@@ -110,10 +120,29 @@ def mc(
     spec = ModelSpec.parse(model, base_url=base_url, api_key_env=api_key_env, dtype=dtype)
     check_model_available(spec)
     check_out_dir(out)
-    loaded = load_mc_dataset(dataset, fields=parse_field_mapping(field), encoding=encoding, fmt=fmt)
+    loaded = load_mc_dataset(
+        dataset,
+        fields=parse_field_mapping(field),
+        encoding=encoding,
+        fmt=fmt,
+        level=level,  # type: ignore[arg-type]
+        answers=answers,
+        answer_base=parse_answer_base(answer_base),  # type: ignore[arg-type]
+    )
     if not loaded.items:
         raise InputError("dataset has no items", path=loaded.source)
-    tmpl = load_template(None, builtin=template) if template in BUILTIN_TEMPLATES else load_template(template)
+    kind = dataset_kind(loaded.items)
+    if circular:
+        if kind != "letters":
+            raise InputError(
+                "--circular rotates lettered options; 回复1/回复2 pairs are already asked in both orders",
+                flag="--circular",
+            )
+        loaded = circular_dataset(loaded)
+    if template in BUILTIN_TEMPLATES:
+        tmpl = load_template(None, builtin=template, kind=kind)
+    else:
+        tmpl = load_template(template, kind=kind)
     settings = GenerationSettings(
         temperature=temperature, max_tokens=max_tokens, top_p=top_p, seed=seed, system_prompt=system_prompt
     )
@@ -148,16 +177,34 @@ def mc(
 @app.command("score")
 def score(
     file: Path = typer.Argument(
-        ..., help="JSONL with `response` and `label` (回复1/回复2) on each line: the official step-2 file."
+        ...,
+        help="The items with a `response` per item: the official step-2 JSONL (`response`, `label` "
+        "回复1/回复2), or any items file read with --field / --answers / --answer-base.",
     ),
     out: Path = typer.Option(None, "--out", "-o", help="Write results.json and samples.jsonl here."),
+    field: list[str] = typer.Option(None, "--field", help=FIELD_NAMES_HELP + " Also: response."),
+    answers: Path = typer.Option(None, "--answers", help=ANSWERS_HELP),
+    answer_base: int = typer.Option(None, "--answer-base", help=ANSWER_BASE_HELP),
+    level: str = typer.Option(
+        None, "--level", help="safety or responsibility: the level the items measure (recorded per sample)."
+    ),
+    encoding: str = typer.Option(None, "--encoding", help="Encoding of the file (default: detect)."),
 ) -> None:
     """Score replies that already exist (the official evaluation's step 2)."""
+    from cvalues.cli.options import parse_answer_base, parse_field_mapping
     from cvalues.report.terminal import print_mc_results
     from cvalues.tasks.mc_score import score_response_file
 
     check_out_dir(out)
-    results, _ = score_response_file(file, out_dir=out)
+    results, _ = score_response_file(
+        file,
+        out_dir=out,
+        fields=parse_field_mapping(field),
+        answers=answers,
+        answer_base=parse_answer_base(answer_base),  # type: ignore[arg-type]
+        level=level,  # type: ignore[arg-type]
+        encoding=encoding,
+    )
     print_mc_results(results, console)
     if out is not None:
         console.print(f"wrote {out / 'results.json'} and {out / 'samples.jsonl'}")
