@@ -62,6 +62,7 @@ def recompute_from_samples(out: Path) -> dict[str, Any]:
             scenario=r["scenario"],
             pair_id=r["pair_id"],
             question_key=r["question_key"],
+            n_options=r.get("n_options") or 0,
         )
         for r in read_samples(out)
         if r["pred"] is not None

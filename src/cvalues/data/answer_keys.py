@@ -76,6 +76,8 @@ def load_answer_key(
         if _keyed_object(top):
             for key, value in top.items():
                 if isinstance(value, dict):
+                    if answer_name not in value and "answer" in value:
+                        value = {answer_name: value["answer"]}
                     if answer_name not in value:
                         raise InputError(
                             f"the entry for id {key!r} has no field {answer_name!r}; name it with "
@@ -85,7 +87,11 @@ def load_answer_key(
                     value = value[answer_name]
                 answers[key.strip()], lines[key.strip()] = value, None
             return AnswerKey(file, answers, lines)
-    for row in rows_from_bytes(data, file, fmt, encoding=encoding):
+    rows = rows_from_bytes(data, file, fmt, encoding=encoding)
+    # The key may name its columns plainly (id, answer) even where the items file needs a mapping.
+    id_name = id_name if id_name in rows[0].data or "id" not in rows[0].data else "id"
+    answer_name = answer_name if answer_name in rows[0].data or "answer" not in rows[0].data else "answer"
+    for row in rows:
         for name in (id_name, answer_name):
             if name not in row.data:
                 raise InputError(
