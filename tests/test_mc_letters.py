@@ -337,3 +337,27 @@ def test_three_options_with_context_and_zero_based_labels(tmp_path: Path) -> Non
         score_response_file(fixture.items, fields=fields, answer_base=1)
     shares = Counter(label for label, _ in fixture.expected.values())
     assert len(shares) == 3  # the answers sit in every position, so a base error cannot hide
+
+
+# ---- the report on a lettered run ----------------------------------------------------------------
+
+
+def test_report_verifies_a_lettered_run_and_shows_first_position_picks(tmp_path: Path) -> None:
+    from cvalues.report.leaderboard import build_leaderboard
+    from cvalues.report.loading import load_run, verify_run
+
+    fixture = jade_options_fixture(tmp_path)
+    fields = {"id": "qid", "options": "choices"}
+    out = tmp_path / "run"
+    results, records = score_response_file(
+        fixture.items, out_dir=out, fields=fields, answers=fixture.key, answer_base=0, level="safety"
+    )
+    run = load_run(out)
+    verification = verify_run(run)
+    assert verification.ok is True, verification.mismatches
+    (row,) = build_leaderboard([run]).rows
+    cell = row.cells["l1_position_bias"]
+    picks = [r["pred"] for r in records if r["pred"] in "ABCD"]
+    assert cell is not None and cell.value == pytest.approx(picks.count("A") / len(picks))
+    assert cell.reference == pytest.approx(sum(r["label"] == "A" for r in records) / len(records))
+    assert row.cells["l1_acc"] is not None and row.cells["l1_acc"].value == results["metrics"]["acc"]

@@ -60,7 +60,8 @@ def print_mc_results(results: dict[str, Any], console: Console | None = None) ->
     pairs = results.get("pair_consistency") or {}
     consistency = pairs.get("consistency")
     name = "all-rotations consistency" if letters else "pair consistency"
-    head.add_row(f"{name} % (n={pairs.get('n_pairs', 0)})", _pct(consistency), _ci(pairs.get("ci")))
+    if pairs.get("n_pairs") or not letters:  # lettered items asked once (no --circular): nothing to show
+        head.add_row(f"{name} % (n={pairs.get('n_pairs', 0)})", _pct(consistency), _ci(pairs.get("ci")))
     failed = results.get("execution", {}).get("n_failed", 0)
     if failed:
         head.add_row("[red]failed requests (unscored)[/]", str(failed), "")
