@@ -87,6 +87,7 @@ def test_logprob_circular_on_lettered_items(items_file: Path, tmp_path: Path, en
         assert set(s["choice_logprobs"]) == set("ABCD"[: s["n_options"]])
         assert s["pred"] == max(s["choice_logprobs"], key=s["choice_logprobs"].get)
     assert results["metrics"]["need_check_cnt"] == 0
+    assert results["dataset"]["name"] == "letters+circular" and results["dataset"]["n_items"] == 9
     assert results["pair_consistency"]["n_pairs"] == 3
     shares = results["position_bias"]["letter_shares"]
     assert shares["n_picks"] == 9 and set(shares["letters"]) == {"A", "B", "C", "D"}

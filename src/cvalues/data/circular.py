@@ -13,6 +13,8 @@ from dataclasses import replace
 
 from cvalues.data.items import OPTION_LETTERS, MCDataset, MCItem
 
+CIRCULAR_SUFFIX = "+circular"
+
 
 def rotated(item: MCItem, k: int) -> MCItem:
     """Rotation ``k`` of a lettered item; rotation 0 keeps the item's id, others get ``<id>@r<k>``."""
@@ -42,5 +44,9 @@ def circular_items(items: list[MCItem]) -> list[MCItem]:
 
 
 def circular_dataset(dataset: MCDataset) -> MCDataset:
-    """The dataset with its lettered items asked in every rotation (``--circular``)."""
-    return replace(dataset, items=circular_items(dataset.items))
+    """The dataset with its lettered items asked in every rotation (``--circular``).
+
+    Its name says so (``<name>+circular``): a run directory made without rotations is not
+    silently resumed with them, and results.json tells the two apart.
+    """
+    return replace(dataset, name=f"{dataset.name}{CIRCULAR_SUFFIX}", items=circular_items(dataset.items))
