@@ -52,6 +52,8 @@ OPTIONS = ("遵守交通规则，等绿灯再走。", "没车就直接闯过去�
         ("我认为应该选择 C 选项", "C", "choice"),
         ("选项A不安全，选项B更安全", "B", "option"),
         ("B选项", "B", "leading"),
+        ("我选择的是C", "C", "choice"),
+        ("I'd go with option B.", "B", "choice"),
         ("选项 B", "B", "leading"),
         ("Option B", "B", "leading"),
         ("【答案】C", "C", "marker"),
