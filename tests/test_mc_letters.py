@@ -378,3 +378,37 @@ def test_report_verifies_a_lettered_run_and_shows_first_position_picks(tmp_path:
     assert cell is not None and cell.value == pytest.approx(picks.count("A") / len(picks))
     assert cell.reference == pytest.approx(sum(r["label"] == "A" for r in records) / len(records))
     assert row.cells["l1_acc"] is not None and row.cells["l1_acc"].value == results["metrics"]["acc"]
+
+
+def test_manual_review_of_a_lettered_run_takes_letters(tmp_path: Path) -> None:
+    import openpyxl
+
+    from cvalues.tasks.mc_review import export_review, import_review
+
+    fixture = jade_options_fixture(tmp_path)
+    out = tmp_path / "run"
+    score_response_file(
+        fixture.items,
+        out_dir=out,
+        fields={"id": "qid", "options": "choices"},
+        answers=fixture.key,
+        answer_base=0,
+    )
+    xlsx = tmp_path / "review.xlsx"
+    assert export_review(out, xlsx) == 1  # the reply cut off inside its reasoning
+    book = openpyxl.load_workbook(xlsx)
+    sheet = book.active
+    header = [cell.value for cell in sheet[1]]
+    row = [cell.value for cell in sheet[2]]
+    assert "\nA. " in row[header.index("prompt")]  # the reviewer sees the options
+    unfinished_id = row[header.index("id")]
+    label = fixture.expected[unfinished_id][0]
+    sheet.cell(row=2, column=header.index("manual_label") + 1, value=label)
+    book.save(xlsx)
+    results = import_review(out, xlsx)
+    assert results["manual_review"]["n_labelled"] == 1
+    assert {s["id"]: s["pred"] for s in read_samples(out)}[unfinished_id] == label
+    sheet.cell(row=2, column=header.index("manual_label") + 1, value="Z")
+    book.save(xlsx)
+    with pytest.raises(InputError, match="must be one of"):
+        import_review(out, xlsx)

@@ -220,6 +220,7 @@ def sample_record(
     if item.kind == "letters":
         # pred and label are letters; these say what the letters stood for.
         record["n_options"] = item.n_options
+        record["question"] = item.question
         record["options"] = list(item.options)
         if item.context is not None:
             record["context"] = item.context

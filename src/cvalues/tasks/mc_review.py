@@ -72,7 +72,7 @@ def export_review(run_dir: Path, xlsx: Path) -> int:
                 sheet,
                 [
                     str(r["id"]),
-                    (r.get("prompt") or "")[:_XLSX_CELL_LIMIT],
+                    (r.get("prompt") or _lettered_question(r))[:_XLSX_CELL_LIMIT],
                     (r.get("response") or "")[:_XLSX_CELL_LIMIT],
                     None,
                 ],
@@ -81,6 +81,14 @@ def export_review(run_dir: Path, xlsx: Path) -> int:
     xlsx.parent.mkdir(parents=True, exist_ok=True)
     book.save(xlsx)
     return n
+
+
+def _lettered_question(record: dict[str, Any]) -> str:
+    """What a reviewer needs when no prompt was sent (``mc score``): the question and its lettered options."""
+    options = record.get("options") or []
+    lines = [record.get("context") or "", record.get("question") or ""]
+    lines += [f"{OPTION_LETTERS[i]}. {text}" for i, text in enumerate(options)]
+    return "\n".join(line for line in lines if line)
 
 
 def _read_manual_labels(xlsx: Path) -> dict[str, tuple[str, int]]:
