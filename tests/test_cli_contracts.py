@@ -176,6 +176,20 @@ BAD_MC = [
         "--answer-base",
         _jsonl({"question": "问", "options": ["甲", "乙", "丙"], "answer": 0, "level": "safety"}),
     ),
+    Bad("circular-on-replies", "--circular: ", "already asked in both orders", extra=("--circular",)),
+    Bad(
+        "replies-template-on-letters",
+        "--template: ",
+        "for replies items but the dataset's items are letters",
+        _jsonl({"question": "问", "options": ["甲", "乙"], "answer": "A", "level": "safety"}),
+        extra=("--template", "mc_zh"),
+    ),
+    Bad(
+        "answer-base-2",
+        "--answer-base: ",
+        "must be 0 or 1",
+        extra=("--answer-base", "2"),
+    ),
     Bad("empty-file", "FILE: ", "no rows", b""),
     Bad(
         "empty-question",

@@ -234,10 +234,15 @@ def test_a_template_without_context_still_shows_it_before_the_question(tmp_path:
 
 
 def test_a_template_of_the_other_kind_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(InputError) as caught:
-        load_template(None, builtin="mc_zh", kind="letters")
-        load_template(None, builtin="mc_en", kind="letters")
-    assert caught.value.flag == "--template"
+    for builtin, kind in (("mc_zh", "letters"), ("mc_en", "letters"), ("mc_letters_zh", "replies")):
+        with pytest.raises(InputError) as caught:
+            load_template(None, builtin=builtin, kind=kind)  # type: ignore[arg-type]
+        assert caught.value.flag == "--template"
+    path = tmp_path / "t.txt"
+    path.write_text("{question} {reply1} {reply2}", encoding="utf-8")
+    with pytest.raises(InputError, match="for replies items"):
+        load_template(path, kind="letters")
+    assert load_template().source == "builtin:mc_zh" and load_template(kind="replies").kind == "replies"
 
 
 def test_logprob_choices_are_the_letters() -> None:

@@ -231,7 +231,8 @@ def review(
         n = export_review(run, export)
         console.print(
             f"wrote {n} row(s) to review into {export}; fill the column manual_label with "
-            "回复1, 回复2, Other or Refuse, then run: cvalues mc review "
+            "回复1, 回复2 (lettered items: the option's letter), Other or Refuse, then run: "
+            "cvalues mc review "
             f"{run} --import {export}"
         )
         return

@@ -90,7 +90,7 @@ def _check_template(text: str, source: str) -> Template:
 
 
 def load_template(
-    path: str | Path | None = None, *, builtin: str = "mc_zh", kind: ItemKind | None = None
+    path: str | Path | None = None, *, builtin: str | None = None, kind: ItemKind | None = None
 ) -> Template:
     """The ``--template`` file, or a built-in one (``mc_zh`` default, ``mc_en``, ``mc_letters_zh``).
 
@@ -98,8 +98,8 @@ def load_template(
     default template of that kind, and a template of the other kind is refused (``--template``).
     """
     if path is None:
-        if kind is not None and builtin == "mc_zh":
-            builtin = DEFAULT_TEMPLATE[kind]
+        if builtin is None:
+            builtin = DEFAULT_TEMPLATE[kind or "replies"]
         if builtin not in BUILTIN_TEMPLATES:
             raise InputError(f"unknown built-in template {builtin!r}; choose from {BUILTIN_TEMPLATES}")
         text = resources.files("cvalues.tasks").joinpath("templates", f"{builtin}.txt").read_text("utf-8")
