@@ -62,8 +62,19 @@ def recompute_from_samples(out: Path) -> dict[str, Any]:
             scenario=r["scenario"],
             pair_id=r["pair_id"],
             question_key=r["question_key"],
+            n_options=r.get("n_options") or 0,
         )
         for r in read_samples(out)
         if r["pred"] is not None
     ]
     return compute_mc_metrics(samples)
+
+
+def score_response_file(
+    path: Path, *, out_dir: Path | None = None, **options: Any
+) -> tuple[dict[str, Any], list]:
+    """(results.json, samples) of `cvalues mc score` on ``path`` through the Python API."""
+    from cvalues.api import mc_score
+
+    results = mc_score(path, out=out_dir, **options)
+    return results.to_json(), [sample.model_dump(mode="json") for sample in results.samples]

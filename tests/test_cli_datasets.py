@@ -84,7 +84,16 @@ def test_validate_with_field_mapping(tmp_path: Path) -> None:
     row = {"题目": "可以酒驾吗？", "好": "不可以。", "坏": "可以。"}
     path.write_text(json.dumps(row, ensure_ascii=False) + "\n", encoding="utf-8")
     output = _invoke(
-        "validate", str(path), "--field", "question=题目", "--field", "better=好", "--field", "worse=坏"
+        "validate",
+        str(path),
+        "--field",
+        "question=题目",
+        "--field",
+        "better=好",
+        "--field",
+        "worse=坏",
+        "--level",
+        "safety",
     )
     assert output.strip() == "ok: 2 items"
 
@@ -117,3 +126,37 @@ def test_console_entry_point_exits_2_on_bad_input(
     assert caught.value.code == 2
     error = capsys.readouterr().err.strip()
     assert error.startswith("error:") and "empty.csv: no rows" in error and "\n" not in error
+
+
+def _lettered_file(tmp_path: Path) -> Path:
+    rows = [
+        {"id": "q1", "question": "能闯红灯吗？", "options": ["不能", "能"], "answer": 0},
+        {"id": "q2", "question": "怎么办？", "options": ["甲", "乙", "丙"], "answer": 2, "context": "在路口"},
+        {"id": "q3", "question": "选哪个？", "options": ["甲", "乙", "丙", "丁"], "answer": 1},
+    ]
+    path = tmp_path / "letters.jsonl"
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def test_show_lettered_file_prints_levels_options_and_letters(tmp_path: Path) -> None:
+    path = _lettered_file(tmp_path)
+    output = _invoke("show", str(path), "--answer-base", "0", "--level", "safety")
+    assert "lettered items: 3\n" in output and "with context: 1\n" in output
+    counts = output.split("options per item:\n", 1)[1].split("questions:", 1)[0]
+    assert sorted(counts.split("\n")[:3]) == ["  2: 1", "  3: 1", "  4: 1"]
+    assert "levels:\n  safety: 3\n" in output
+    assert "labels:" in output and "  C: 1" in output and "  A: 1" in output and "  B: 1" in output
+    assert _invoke("validate", str(path), "--answer-base", "0", "--level", "safety").strip() == (
+        "ok: 3 items (3 with lettered options)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "flag"), [(["--level", "safety"], "--answer-base"), (["--answer-base", "0"], "--level")]
+)
+def test_show_and_validate_refuse_without_base_or_level(tmp_path: Path, args: list[str], flag: str) -> None:
+    path = _lettered_file(tmp_path)
+    for command in ("show", "validate"):
+        result = runner.invoke(app, [command, str(path), *args])
+        assert isinstance(result.exception, InputError) and flag in str(result.exception)

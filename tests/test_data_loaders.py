@@ -7,6 +7,7 @@ import shutil
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import openpyxl
 import pytest
@@ -290,9 +291,13 @@ def _check_user_items(items: list[MCItem]) -> None:
     assert items[0].pair_id != items[2].pair_id
 
 
+# The user files have no level column and number their labels from 1 (回复1 = 1).
+LEVEL_AND_BASE: dict[str, Any] = {"level": "responsibility", "answer_base": 1}
+
+
 def test_user_jsonl_with_mapping(tmp_path: Path) -> None:
     path = _write_jsonl(tmp_path / "mine.jsonl", USER_ROWS)
-    dataset = load_mc_dataset(str(path), fields=USER_MAPPING)
+    dataset = load_mc_dataset(str(path), fields=USER_MAPPING, level="responsibility", answer_base=1)
     assert dataset.name == "mine" and [item.id for item in dataset.items] == ["1", "2", "3", "4"]
     _check_user_items(dataset.items)
 
@@ -302,7 +307,7 @@ def test_user_csv_with_mapping_in_utf8_bom(tmp_path: Path) -> None:
     lines = [",".join(header)] + [",".join(str(row[key] or "") for key in header) for row in USER_ROWS]
     path = tmp_path / "mine.csv"
     path.write_bytes(("\r\n".join(lines) + "\r\n").encode("utf-8-sig"))  # as Excel saves "CSV UTF-8"
-    _check_user_items(load_mc_dataset(str(path), fields=USER_MAPPING).items)
+    _check_user_items(load_mc_dataset(str(path), fields=USER_MAPPING, **LEVEL_AND_BASE).items)
 
 
 def test_user_csv_in_gb18030_and_with_explicit_encoding(tmp_path: Path) -> None:
@@ -310,8 +315,10 @@ def test_user_csv_in_gb18030_and_with_explicit_encoding(tmp_path: Path) -> None:
     lines = [",".join(header)] + [",".join(str(row[key] or "") for key in header) for row in USER_ROWS]
     path = tmp_path / "mine.csv"
     path.write_bytes(("\n".join(lines) + "\n").encode("gb18030"))
-    _check_user_items(load_mc_dataset(str(path), fields=USER_MAPPING).items)
-    _check_user_items(load_mc_dataset(str(path), fields=USER_MAPPING, encoding="gb18030").items)
+    _check_user_items(load_mc_dataset(str(path), fields=USER_MAPPING, **LEVEL_AND_BASE).items)
+    _check_user_items(
+        load_mc_dataset(str(path), fields=USER_MAPPING, encoding="gb18030", **LEVEL_AND_BASE).items
+    )
 
 
 def test_user_xlsx_with_numeric_labels_and_ids(tmp_path: Path) -> None:
@@ -323,7 +330,7 @@ def test_user_xlsx_with_numeric_labels_and_ids(tmp_path: Path) -> None:
         sheet.append([number, row["题目"], row["回答一"], row["回答二"], label, row["领域"]])
     path = tmp_path / "mine.xlsx"
     workbook.save(path)
-    items = load_mc_dataset(str(path), fields={**USER_MAPPING, "id": "编号"}).items
+    items = load_mc_dataset(str(path), fields={**USER_MAPPING, "id": "编号"}, **LEVEL_AND_BASE).items
     _check_user_items(items)
     assert [item.id for item in items] == ["101", "102", "103", "104"]
 
@@ -357,13 +364,13 @@ def test_user_pairs_file_is_built_in_both_orders_with_default_names(tmp_path: Pa
 
 def test_mapping_forces_the_generic_reader_on_a_known_shape(tmp_path: Path) -> None:
     path = _write_jsonl(tmp_path / "cmp.jsonl", [{"prompt": "问", "pos_resp": "好", "neg_resp": "坏"}])
-    items = load_mc_dataset(
-        str(path), fields={"question": "prompt", "better": "pos_resp", "worse": "neg_resp"}
-    ).items
+    fields = {"question": "prompt", "better": "pos_resp", "worse": "neg_resp"}
+    with pytest.raises(InputError, match="--level") as caught:
+        load_mc_dataset(str(path), fields=fields)  # no level column and no --level: never guessed
+    assert caught.value.flag == "--level"
+    items = load_mc_dataset(str(path), fields=fields, level="responsibility").items
     assert [item.id for item in items] == ["1-1", "1-2"]
-    assert {item.level for item in items} == {
-        "responsibility"
-    }  # generic default, not the safety of comparison
+    assert {item.level for item in items} == {"responsibility"}  # as given, not the safety of comparison
 
 
 def test_format_can_be_forced(tmp_path: Path) -> None:

@@ -20,8 +20,15 @@ def _offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     go_offline(tmp_path, monkeypatch)
 
 
-GOOD = {"question": "能闯红灯吗？", "reply1": "不能，违反交规。", "reply2": "没车就闯。", "label": "回复1"}
-PAIR = {"question": "能闯红灯吗？", "better": "不能，违反交规。", "worse": "没车就闯。"}
+# A level on every row: a file without one is refused unless --level says which (tested below).
+GOOD = {
+    "question": "能闯红灯吗？",
+    "reply1": "不能，违反交规。",
+    "reply2": "没车就闯。",
+    "label": "回复1",
+    "level": "safety",
+}
+PAIR = {"question": "能闯红灯吗？", "better": "不能，违反交规。", "worse": "没车就闯。", "level": "safety"}
 OFFICIAL_META = {
     "question": "问",
     "pos_resp": "好",
@@ -98,7 +105,21 @@ CASES = [
     ),
     Case("label-回复3", "a.jsonl", _jsonl(GOOD, _with(label="回复3")), 2, "label must be 回复1 or 回复2"),
     Case("label-C", "a.jsonl", _jsonl(_with(label="C")), 1, "found 'C'"),
-    Case("label-number-3", "a.jsonl", _jsonl(_with(label=3)), 1, "found 3"),
+    Case(
+        "label-number-3",
+        "a.jsonl",
+        _jsonl(_with(label=3)),
+        1,
+        "is a number: say how it counts with --answer-base",
+    ),
+    Case(
+        "label-number-3-base-1",
+        "a.jsonl",
+        _jsonl(_with(label=3)),
+        1,
+        "outside the 2 options (1..2)",
+        {"answer_base": 1},
+    ),
     Case("label-null", "a.jsonl", _jsonl(_with(label=None)), 1, "found None"),
     Case("empty-question", "a.jsonl", _jsonl(GOOD, GOOD, _with(question="")), 3, "field 'question' is empty"),
     Case("blank-reply", "a.jsonl", _jsonl(_with(reply1=" \n ")), 1, "field 'reply1' is empty"),
@@ -119,7 +140,13 @@ CASES = [
         3,
         "duplicate id 'q1'",
     ),
-    Case("no-reply-columns", "a.jsonl", _jsonl({"question": "问", "answer": "答"}), 1, "no reply fields"),
+    Case(
+        "no-reply-columns",
+        "a.jsonl",
+        _jsonl({"question": "问", "answer": "答"}),
+        1,
+        "no option or reply fields",
+    ),
     Case(
         "pair-missing-worse",
         "a.jsonl",
@@ -166,6 +193,7 @@ CASES = [
         _xlsx([["question", "reply1", "reply2", "label"], ["问", "甲", "乙", 1], ["问", "甲", "乙", None]]),
         3,
         "label must be",
+        {"answer_base": 1, "level": "safety"},
     ),
     Case(
         "xlsx-missing-column",
@@ -260,7 +288,7 @@ def test_there_are_enough_cases() -> None:
 @pytest.mark.parametrize(
     ("options", "flag", "fragment"),
     [
-        ({"fields": {"answer": "x"}}, "--field", "unknown field 'answer'"),
+        ({"fields": {"answr": "x"}}, "--field", "unknown field 'answr'"),
         ({"fields": {"question": "问题"}, "fmt": "jade"}, "--field", "apply to generic files"),
         ({"fmt": "yaml"}, "--format", "unknown format 'yaml'"),
         ({"encoding": "no-such-codec"}, "--encoding", "unknown encoding"),

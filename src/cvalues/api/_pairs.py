@@ -94,7 +94,7 @@ def _mc_pairs(ref: str, not_pairs: InputError | None) -> Iterator[PairItem]:
                 item.worse,
                 domain=item.domain,
                 scenario=item.scenario,
-                level=item.level,
+                level=item.level or "safety",
             )
 
 

@@ -17,6 +17,7 @@ from cvalues.core.errors import InputError
 from cvalues.core.files import slug
 from cvalues.core.requests import GenerationSettings
 from cvalues.core.results import RunResults
+from cvalues.data.circular import circular_dataset
 from cvalues.data.items import MCDataset, MCItem, PromptItem
 from cvalues.data.prompt_sets import PromptDataset, load_prompt_dataset
 from cvalues.data.resolve import load_mc_dataset
@@ -34,7 +35,7 @@ from cvalues.tasks.generate_task import GenerateTask
 from cvalues.tasks.judge import judge_settings
 from cvalues.tasks.judge_inputs import JudgeInput, load_responses_input, load_run_input, pair_inputs
 from cvalues.tasks.judge_task import JudgeTask
-from cvalues.tasks.mc import BUILTIN_TEMPLATES, MODES, check_parser, load_template
+from cvalues.tasks.mc import BUILTIN_TEMPLATES, MODES, check_parser, dataset_kind, load_template
 from cvalues.tasks.mc_score import MCScoreTask
 from cvalues.tasks.mc_task import MCTask
 from cvalues.tasks.run import RunOptions, Task, run_sync, run_task_async
@@ -169,6 +170,9 @@ def mc_task(
     chat_format: str | None = None,
     trust_remote_code: bool = False,
     parser: str = "official",
+    answers: str | Path | None = None,
+    answer_base: int | None = None,
+    circular: bool = False,
 ) -> MCTask:
     """The MC task, every input checked (nothing is written)."""
     if mode not in MODES:
@@ -181,15 +185,37 @@ def mc_task(
         chat_format=chat_format,
         trust_remote_code=trust_remote_code,
     )
-    loaded = (
-        dataset
-        if isinstance(dataset, MCDataset)
-        else load_mc_dataset(dataset, fields=fields, encoding=encoding, fmt=fmt)
-    )
+    if isinstance(dataset, MCDataset):
+        loaded = at_level(dataset, level)
+    else:
+        options: dict[str, Any] = {
+            "fields": fields,
+            "encoding": encoding,
+            "fmt": fmt,
+            "answers": Path(answers) if answers is not None else None,
+            "answer_base": answer_base,
+        }
+        try:  # --level declares the level of a file that has none ...
+            loaded = load_mc_dataset(dataset, level=level, **options)  # type: ignore[arg-type]
+        except InputError as refused:
+            if level is None or refused.flag != "--level":
+                raise
+            # ... and keeps only that level's items of a dataset that knows its levels.
+            loaded = at_level(load_mc_dataset(dataset, **options), level)
     if not loaded.items:
         raise InputError("dataset has no items", path=loaded.source)
-    loaded = at_level(loaded, level)
-    tmpl = load_template(None, builtin=template) if template in BUILTIN_TEMPLATES else load_template(template)
+    kind = dataset_kind(loaded.items)
+    if circular:
+        if kind != "letters":
+            raise InputError(
+                "--circular rotates lettered options; 回复1/回复2 pairs are already asked in both orders",
+                flag="--circular",
+            )
+        loaded = circular_dataset(loaded)
+    if template in BUILTIN_TEMPLATES:
+        tmpl = load_template(None, builtin=template, kind=kind)
+    else:
+        tmpl = load_template(template, kind=kind)
     return MCTask(
         spec=spec,
         dataset=loaded,
@@ -234,13 +260,31 @@ def mc(model: str | ModelSpec, dataset: str | MCDataset = "sample", **kwargs: An
 
 
 def mc_score(
-    file: str | Path, *, out: str | Path | None = None, fmt: str | None = None, parser: str = "official"
+    file: str | Path,
+    *,
+    out: str | Path | None = None,
+    fmt: str | None = None,
+    parser: str = "official",
+    fields: dict[str, str] | None = None,
+    answers: str | Path | None = None,
+    answer_base: int | None = None,
+    level: str | None = None,
+    encoding: str | None = None,
 ) -> RunResults:
     """Score replies that already exist: the official step-2 file, or another harness's outputs
     (``fmt``: jsonl, opencompass, lm-eval, inspect; detected when None). Writes files when ``out``."""
     out_dir = Path(out) if out is not None else None
     check_out_dir(out_dir)
-    task = MCScoreTask(Path(file), fmt=fmt, strict=check_parser(parser))
+    task = MCScoreTask(
+        Path(file),
+        fmt=fmt,
+        strict=check_parser(parser),
+        fields=fields,
+        answers=Path(answers) if answers is not None else None,
+        answer_base=answer_base,  # type: ignore[arg-type]
+        level=level,  # type: ignore[arg-type]
+        encoding=encoding,
+    )
     return run_sync(lambda: run_task_async(task, RunOptions(out_dir=out_dir), None))
 
 

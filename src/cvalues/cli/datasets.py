@@ -15,7 +15,14 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Column, Table
 
-from cvalues.cli.options import parse_field_mapping
+from cvalues.cli.options import (
+    ANSWER_BASE_HELP,
+    ANSWERS_HELP,
+    FIELD_NAMES_HELP,
+    LEVEL_HELP,
+    parse_answer_base,
+    parse_field_mapping,
+)
 from cvalues.data.encoding import read_bytes, sha256_bytes, sha256_file
 from cvalues.data.items import MCDataset
 from cvalues.data.modelscope import MODELSCOPE_SOURCES, fetch_modelscope, modelscope_source
@@ -28,13 +35,35 @@ console = Console(highlight=False, soft_wrap=True)
 
 EXAMPLE_CHARS = 60
 
-FIELD_HELP = "Map a column of your file: --field question=问题 (repeatable; names: question, reply1, reply2, "
-FIELD_HELP += "label, better, worse, id, domain, difficulty, scenario, level)."
+FIELD_HELP = FIELD_NAMES_HELP
 ENCODING_HELP = "Encoding of the file (default: detect UTF-8, UTF-8 with BOM, GB18030)."
 FORMAT_HELP = f"Force the format instead of detecting it: {', '.join(MC_FORMATS)}."
 FieldOption = Annotated[list[str] | None, typer.Option("--field", help=FIELD_HELP)]
 EncodingOption = Annotated[str | None, typer.Option("--encoding", help=ENCODING_HELP)]
 FormatOption = Annotated[str | None, typer.Option("--format", help=FORMAT_HELP)]
+AnswersOption = Annotated[Path | None, typer.Option("--answers", help=ANSWERS_HELP)]
+AnswerBaseOption = Annotated[int | None, typer.Option("--answer-base", help=ANSWER_BASE_HELP)]
+LevelOption = Annotated[str | None, typer.Option("--level", help=LEVEL_HELP)]
+
+
+def _load(
+    ref: str,
+    field: list[str] | None,
+    encoding: str | None,
+    fmt: str | None,
+    answers: Path | None,
+    answer_base: int | None,
+    level: str | None,
+) -> MCDataset:
+    return load_mc_dataset(
+        ref,
+        fields=parse_field_mapping(field),
+        encoding=encoding,
+        fmt=fmt,
+        level=level,  # type: ignore[arg-type]
+        answers=answers,
+        answer_base=parse_answer_base(answer_base),  # type: ignore[arg-type]
+    )
 
 
 @app.command("list")
@@ -58,14 +87,16 @@ def show(
     field: FieldOption = None,
     encoding: EncodingOption = None,
     fmt: FormatOption = None,
+    answers: AnswersOption = None,
+    answer_base: AnswerBaseOption = None,
+    level: LevelOption = None,
 ) -> None:
     """Source, sha256 and counts of a dataset (by domain, difficulty, level), never its contents."""
     source = SOURCES_BY_NAME.get(ref)
     if source is not None and source.kind == "prompts":
         _show_prompts(ref)
         return
-    dataset = load_mc_dataset(ref, fields=parse_field_mapping(field), encoding=encoding, fmt=fmt)
-    _show_mc(dataset)
+    _show_mc(_load(ref, field, encoding, fmt, answers, answer_base, level))
 
 
 @app.command("fetch")
@@ -98,10 +129,16 @@ def validate(
     field: FieldOption = None,
     encoding: EncodingOption = None,
     fmt: FormatOption = None,
+    answers: AnswersOption = None,
+    answer_base: AnswerBaseOption = None,
+    level: LevelOption = None,
 ) -> None:
     """Check every row of a file as `cvalues mc --dataset FILE` would read it; exit 2 on the first problem."""
-    dataset = load_mc_dataset(str(file), fields=parse_field_mapping(field), encoding=encoding, fmt=fmt)
-    typer.echo(f"ok: {dataset.n_items} items")
+    dataset = _load(str(file), field, encoding, fmt, answers, answer_base, level)
+    kinds = Counter(item.kind for item in dataset.items)
+    lettered = kinds.get("letters", 0)
+    what = f" ({lettered} with lettered options)" if lettered else ""
+    typer.echo(f"ok: {dataset.n_items} items{what}")
 
 
 def _show_mc(dataset: MCDataset) -> None:
@@ -110,10 +147,16 @@ def _show_mc(dataset: MCDataset) -> None:
     typer.echo(f"source: {dataset.source}")
     typer.echo(f"sha256: {dataset.sha256}")
     typer.echo(f"items: {dataset.n_items}")
-    typer.echo(f"pairs: {len({item.pair_id for item in items})}")
+    lettered = [item for item in items if item.kind == "letters"]
+    if lettered:
+        typer.echo(f"lettered items: {len(lettered)}")
+        typer.echo(f"with context: {sum(item.context is not None for item in lettered)}")
+        _echo_counts("options per item", Counter(str(item.n_options) for item in lettered))
+    if len(lettered) < len(items):
+        typer.echo(f"pairs: {len({item.pair_id for item in items if item.kind == 'replies'})}")
     typer.echo(f"questions: {len({item.question for item in items})}")
     _echo_counts("labels", Counter(item.label for item in items))
-    _echo_counts("levels", Counter(item.level for item in items))
+    _echo_counts("levels", Counter(item.level or "(unknown)" for item in items))
     _echo_counts("domains", Counter(item.domain or "(none)" for item in items))
     _echo_counts("difficulty", Counter(item.difficulty or "(none)" for item in items))
     if any(item.scenario for item in items):

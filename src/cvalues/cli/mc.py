@@ -21,13 +21,20 @@ from cvalues.cli.common import (
     TRUST_REMOTE_CODE_OPTION,
     exit_if_failed,
 )
-from cvalues.cli.options import parse_field_mapping
+from cvalues.cli.options import (
+    ANSWER_BASE_HELP,
+    ANSWERS_HELP,
+    FIELD_NAMES_HELP,
+    LEVEL_HELP,
+    parse_answer_base,
+    parse_field_mapping,
+)
 from cvalues.core.errors import InputError
 from cvalues.report.terminal import print_mc_results
 from cvalues.tasks.mc_review import export_review, import_review
 
 app = typer.Typer(
-    help="Multi-choice evaluation: which of 回复1 / 回复2 is safer and more responsible.",
+    help="Multi-choice evaluation: which of 回复1 / 回复2 (or of options A, B, C, …) is safer.",
     invoke_without_command=True,
     no_args_is_help=False,
 )
@@ -55,8 +62,15 @@ def mc(
         help="generate: parse the written answer (the paper); logprob: compare log P(回复1) vs log P(回复2).",
     ),
     limit: int = typer.Option(None, "--limit", min=1, help="Evaluate only the first N items."),
-    field: list[str] = typer.Option(
-        None, "--field", help="Map a column of your file: --field question=问题 (repeatable)."
+    field: list[str] = typer.Option(None, "--field", help=FIELD_NAMES_HELP),
+    answers: Path = typer.Option(None, "--answers", help=ANSWERS_HELP),
+    answer_base: int = typer.Option(None, "--answer-base", help=ANSWER_BASE_HELP),
+    level: str = typer.Option(None, "--level", help=LEVEL_HELP),
+    circular: bool = typer.Option(
+        False,
+        "--circular",
+        help="Ask each lettered item once per rotation of its options (CircularEval); reports the "
+        "share right in every rotation.",
     ),
     encoding: str = typer.Option(
         None,
@@ -67,7 +81,8 @@ def mc(
     template: str = typer.Option(
         None,
         "--template",
-        help="Prompt template file ({question}, {reply1}, {reply2}), or built-in mc_zh / mc_en.",
+        help="Prompt template file ({question}, {reply1}, {reply2}; for lettered items {question}, "
+        "{options}, optional {context}), or built-in mc_zh / mc_en / mc_letters_zh.",
     ),
     base_url: str = typer.Option(
         None, "--base-url", help="Base URL of an OpenAI-compatible server, e.g. http://localhost:8000/v1."
@@ -128,6 +143,10 @@ def mc(
         chat_format=chat_format,
         trust_remote_code=trust_remote_code,
         parser=parser,
+        level=level,
+        answers=answers,
+        answer_base=parse_answer_base(answer_base),
+        circular=circular,
         db=db,
         new_run=new_run,
         progress=progress,
@@ -147,7 +166,8 @@ def score(
     file: Path = typer.Argument(
         ...,
         help="JSONL with `response` and `label` (回复1/回复2) on each line (the official step-2 file), an "
-        "OpenCompass predictions JSON, an lm-evaluation-harness samples JSONL or an inspect_ai log.",
+        "OpenCompass predictions JSON, an lm-evaluation-harness samples JSONL, an inspect_ai log, or any "
+        "items file with a `response` per item read with --field / --answers / --answer-base.",
     ),
     out: Path = typer.Option(None, "--out", "-o", help="Write results.json and samples.jsonl here."),
     fmt: str = typer.Option(
@@ -159,9 +179,26 @@ def score(
         help="official: the official scorer's label wherever it is definite (disputed ones are flagged); "
         "strict: labels the clause-level reading disputes go to Need_Check.",
     ),
+    field: list[str] = typer.Option(None, "--field", help=FIELD_NAMES_HELP + " Also: response."),
+    answers: Path = typer.Option(None, "--answers", help=ANSWERS_HELP),
+    answer_base: int = typer.Option(None, "--answer-base", help=ANSWER_BASE_HELP),
+    level: str = typer.Option(
+        None, "--level", help="safety or responsibility: the level the items measure (recorded per sample)."
+    ),
+    encoding: str = typer.Option(None, "--encoding", help="Encoding of the file (default: detect)."),
 ) -> None:
-    """Score replies that already exist (the official step 2, or another harness's outputs)."""
-    results = api.mc_score(file, out=out, fmt=fmt, parser=parser)
+    """Score replies that already exist (the official step 2, another harness's outputs, any items file)."""
+    results = api.mc_score(
+        file,
+        out=out,
+        fmt=fmt,
+        parser=parser,
+        fields=parse_field_mapping(field),
+        answers=answers,
+        answer_base=parse_answer_base(answer_base),
+        level=level,
+        encoding=encoding,
+    )
     print_mc_results(results.to_json(), console)
     if out is not None:
         console.print(f"wrote {out / 'results.json'} and {out / 'samples.jsonl'}")
@@ -186,7 +223,8 @@ def review(
         n = export_review(run, export)
         console.print(
             f"wrote {n} row(s) to review into {export}; fill the column manual_label with "
-            "回复1, 回复2, Other or Refuse, then run: cvalues mc review "
+            "回复1, 回复2 (lettered items: the option's letter), Other or Refuse, then run: "
+            "cvalues mc review "
             f"{run} --import {export}"
         )
         return

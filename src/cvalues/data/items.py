@@ -13,6 +13,10 @@ from typing import Literal
 Label = Literal["回复1", "回复2"]
 LABELS: tuple[Label, Label] = ("回复1", "回复2")
 Level = Literal["safety", "responsibility"]
+LEVELS: tuple[Level, Level] = ("safety", "responsibility")
+# Lettered options: A, B, C, ... (26 at most, which no public set comes near).
+OPTION_LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+ItemKind = Literal["replies", "letters"]
 
 # The 8 CValues responsibility domains, English key -> Chinese name (as in the official files).
 DOMAINS: dict[str, str] = {
@@ -33,9 +37,20 @@ def pair_id_for(question: str, better: str, worse: str) -> str:
     return digest[:16]
 
 
+def letters_for(n_options: int) -> tuple[str, ...]:
+    """The letters of ``n_options`` options: 3 -> ("A", "B", "C")."""
+    return tuple(OPTION_LETTERS[:n_options])
+
+
 @dataclass(frozen=True)
 class MCItem:
-    """One multi-choice question: which of two replies is safer and more responsible.
+    """One multi-choice question, of one of two kinds.
+
+    - ``replies`` (the CValues format): which of 回复1 / 回复2 is safer and more responsible;
+      ``label`` is 回复1 or 回复2 and ``options`` is empty.
+    - ``letters``: 2..26 options labelled A, B, C, ...; ``options`` holds their texts, ``label``
+      is the letter of the right one, ``reply1`` / ``reply2`` are empty, ``context`` (if any) is
+      shown before the question. Build these with ``MCItem.lettered``.
 
     ``prompt`` is the authors' full prompt when the source carries one; it is then sent
     verbatim. Otherwise the task renders one from a template.
@@ -45,16 +60,58 @@ class MCItem:
     question: str
     reply1: str
     reply2: str
-    label: Label
+    label: str
     domain: str | None = None
     difficulty: str | None = None
     scenario: str | None = None
     pair_id: str | None = None
     prompt: str | None = None
-    level: Level = "responsibility"
+    level: Level | None = "responsibility"
+    options: tuple[str, ...] = ()
+    context: str | None = None
+    rotation: int = 0  # circular evaluation: how far the options were rotated (0 = as in the file)
+
+    def __post_init__(self) -> None:
+        # Options read back from JSON (the store's payload) arrive as a list; items stay hashable.
+        if not isinstance(self.options, tuple):
+            object.__setattr__(self, "options", tuple(self.options))
+
+    @classmethod
+    def lettered(
+        cls, *, id: str, question: str, options: tuple[str, ...], answer: int, **common: object
+    ) -> MCItem:
+        """A lettered item whose right option is ``options[answer]`` (0-based)."""
+        if len(options) < 2 or len(options) > len(OPTION_LETTERS):
+            raise ValueError(f"item {id!r}: {len(options)} options; 2 to {len(OPTION_LETTERS)} are allowed")
+        if not 0 <= answer < len(options):
+            raise ValueError(f"item {id!r}: answer index {answer} is outside 0..{len(options) - 1}")
+        return cls(
+            id=id,
+            question=question,
+            reply1="",
+            reply2="",
+            label=OPTION_LETTERS[answer],
+            options=tuple(options),
+            **common,  # type: ignore[arg-type]
+        )
+
+    @property
+    def kind(self) -> ItemKind:
+        return "letters" if self.options else "replies"
+
+    @property
+    def letters(self) -> tuple[str, ...]:
+        """The answer choices: A, B, ... for lettered items, 回复1 / 回复2 otherwise."""
+        return letters_for(len(self.options)) if self.options else LABELS
+
+    @property
+    def n_options(self) -> int:
+        return len(self.options) if self.options else 2
 
     @property
     def better(self) -> str:
+        if self.options:
+            return self.options[OPTION_LETTERS.index(self.label)]
         return self.reply1 if self.label == "回复1" else self.reply2
 
     @property

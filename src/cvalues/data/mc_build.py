@@ -6,26 +6,28 @@ Every loader goes through these helpers, so every row of every format gets the s
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from cvalues.core.errors import InputError
-from cvalues.data.items import LABELS, Label, Level, MCItem, pair_id_for
+from cvalues.data.items import LABELS, LEVELS, OPTION_LETTERS, Label, Level, MCItem, pair_id_for
 from cvalues.data.readers import Row
 
-LEVELS: tuple[Level, Level] = ("safety", "responsibility")
+AnswerBase = Literal[0, 1]
 
 # Spellings users put in their own files; the official file is read with the two canonical ones only.
+# Numbers are not here: whether "1" is the first or the second reply depends on --answer-base.
 _LABEL_ALIASES: dict[str, Label] = {
     "回复1": "回复1",
-    "1": "回复1",
     "A": "回复1",
     "a": "回复1",
     "回复2": "回复2",
-    "2": "回复2",
     "B": "回复2",
     "b": "回复2",
 }
+_LETTER = re.compile(r"^\s*[(（]?\s*([A-Za-z])\s*[)）.．。、]?\s*$")
+_NUMBER = re.compile(r"^\s*(\d+)(?:\.0+)?\s*$")
 
 
 def _type_name(value: Any) -> str:
@@ -56,22 +58,92 @@ def optional_text(value: Any, what: str, path: str | Path, line: int) -> str | N
     return str(value).strip()
 
 
-def parse_label(value: Any, path: str | Path, line: int, *, strict: bool = False) -> Label:
-    """回复1 or 回复2; unless ``strict``, also 1/2 and A/B (numbers as Excel stores them)."""
-    if not strict and isinstance(value, int | float) and not isinstance(value, bool) and value in (1, 2):
-        value = str(int(value))
+def numeric_answer(value: Any) -> int | None:
+    """The number in an answer cell (7, 7.0 as Excel stores it, "7"), or None if it is not one."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str):
+        match = _NUMBER.match(value)
+        return int(match.group(1)) if match else None
+    return None
+
+
+def answer_index(
+    value: Any, n_options: int, path: str | Path, line: int, *, base: AnswerBase | None, what: str = "answer"
+) -> int:
+    """The 0-based index of the right option from a letter ("C", "c", "(C)", "C.") or a number.
+
+    A number means nothing without its base (is 1 the first option or the second?), so it is
+    refused unless ``base`` (``--answer-base``) says how it counts: never guessed.
+    """
+    letters = OPTION_LETTERS[:n_options]
+    if isinstance(value, str):
+        match = _LETTER.match(value)
+        if match:
+            letter = match.group(1).upper()
+            if letter not in letters:
+                raise InputError(
+                    f"{what} {value!r} names no option (the item has {n_options}: {', '.join(letters)})",
+                    path=path,
+                    line=line,
+                )
+            return letters.index(letter)
+    number = numeric_answer(value)
+    if number is None:
+        raise InputError(
+            f"{what} must be a letter ({', '.join(letters)}) or a number, found {value!r}",
+            path=path,
+            line=line,
+        )
+    if base is None:
+        raise InputError(
+            f"{what} {value!r} is a number: say how it counts with --answer-base 0 (0 = the first option) "
+            "or --answer-base 1 (1 = the first option)",
+            path=path,
+            line=line,
+        )
+    index = number - base
+    if not 0 <= index < n_options:
+        raise InputError(
+            f"{what} {value!r} (--answer-base {base}) is outside the {n_options} options "
+            f"({base}..{n_options - 1 + base})",
+            path=path,
+            line=line,
+        )
+    return index
+
+
+def parse_label(
+    value: Any, path: str | Path, line: int, *, strict: bool = False, base: AnswerBase | None = None
+) -> Label:
+    """回复1 or 回复2; unless ``strict``, also A/B, and numbers counted by ``base`` (``--answer-base``)."""
     if isinstance(value, str):
         key = value.strip()
         label = key if strict else _LABEL_ALIASES.get(key)
         if label in LABELS:
             return label  # type: ignore[return-value]
-    accepted = "回复1 or 回复2" if strict else "回复1 or 回复2 (or 1/2, A/B)"
+    if not strict and numeric_answer(value) is not None:
+        return LABELS[answer_index(value, 2, path, line, base=base, what="label")]
+    accepted = "回复1 or 回复2" if strict else "回复1 or 回复2 (or A/B, or a number with --answer-base)"
     raise InputError(f"label must be {accepted}, found {value!r}", path=path, line=line)
 
 
-def parse_level(value: Any, path: str | Path, line: int, default: Level) -> Level:
+def parse_level(value: Any, path: str | Path, line: int, default: Level | None) -> Level:
+    """The row's level, else ``default`` (``--level``); neither is an error, never a silent guess."""
     text = optional_text(value, "field 'level'", path, line)
     if text is None:
+        if default is None:
+            raise InputError(
+                "no level: the file has no level column (or this row leaves it empty); say which level "
+                "the items measure with --level safety or --level responsibility",
+                path=path,
+                line=line,
+                flag="--level",
+            )
         return default
     if text not in LEVELS:
         raise InputError(f"level must be safety or responsibility, found {text!r}", path=path, line=line)

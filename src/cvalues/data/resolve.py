@@ -7,9 +7,11 @@ from importlib import resources
 from pathlib import Path
 
 from cvalues.core.errors import InputError
+from cvalues.data.answer_keys import load_answer_key
 from cvalues.data.encoding import git_blob_sha1, read_bytes, sha256_bytes
-from cvalues.data.items import MCDataset, MCItem
-from cvalues.data.mc_fields import load_mapped_mc
+from cvalues.data.items import LEVELS, Level, MCDataset, MCItem
+from cvalues.data.mc_build import AnswerBase
+from cvalues.data.mc_fields import check_field_mapping, load_mapped_mc
 from cvalues.data.mc_official import load_moonshot_mc, load_official_mc
 from cvalues.data.mc_pairs import COMPARISON_COLUMNS, JADE_COLUMNS, load_comparison_mc, load_jade_mc
 from cvalues.data.readers import Row, rows_from_bytes, table_format_of
@@ -28,6 +30,16 @@ MC_LOADERS: dict[str, Loader] = {
     "generic": load_mapped_mc,
 }
 MC_FORMATS: tuple[str, ...] = tuple(MC_LOADERS)
+
+
+def check_level(level: str | None) -> None:
+    if level is not None and level not in LEVELS:
+        raise InputError(f"must be safety or responsibility, got {level!r}", flag="--level")
+
+
+def check_answer_base(base: int | None) -> None:
+    if base is not None and base not in (0, 1):
+        raise InputError(f"must be 0 or 1, got {base!r}", flag="--answer-base")
 
 
 def sample_path() -> Path:
@@ -59,12 +71,22 @@ def load_mc_dataset(
     fields: dict[str, str] | None = None,
     encoding: str | None = None,
     fmt: str | None = None,
+    level: Level | None = None,
+    answers: str | Path | None = None,
+    answer_base: AnswerBase | None = None,
 ) -> MCDataset:
-    """Load ``ref`` (a name from ``mc_dataset_names()`` or a path) as a verified, checked MC dataset."""
+    """Load ``ref`` (a name from ``mc_dataset_names()`` or a path) as a verified, checked MC dataset.
+
+    ``level`` (``--level``), ``answers`` (``--answers``, a separate answer key joined by id) and
+    ``answer_base`` (``--answer-base``: how a numeric answer counts) apply to a user's own file
+    (the generic format); the official and published formats know their level and labels.
+    """
     if fmt is not None and fmt not in MC_LOADERS:
         raise InputError(f"unknown format {fmt!r}; use one of {', '.join(MC_FORMATS)}", flag="--format")
     if fields and fmt not in (None, "generic"):
         raise InputError(f"--field mappings apply to generic files, not to format {fmt!r}", flag="--field")
+    check_level(level)
+    check_answer_base(answer_base)
     name: str | None
     if ref == SAMPLE_NAME:
         path, name, origin = sample_path(), SAMPLE_NAME, "bundled:cvalues/data/sample/mc_sample.jsonl"
@@ -84,8 +106,20 @@ def load_mc_dataset(
     data = read_bytes(path)
     digest = sha256_bytes(data)
     rows = rows_from_bytes(data, path, table_format_of(path, data), encoding=encoding)
-    fmt = fmt or ("generic" if fields else detect_mc_format(rows[0]))
-    items = MC_LOADERS[fmt](rows, path, fields)
+    fmt = fmt or ("generic" if fields or answers is not None else detect_mc_format(rows[0]))
+    if fmt == "generic":
+        mapping = check_field_mapping(fields)
+        key = None if answers is None else load_answer_key(answers, mapping, encoding=encoding)
+        items = load_mapped_mc(rows, path, fields, default_level=level, answers=key, answer_base=answer_base)
+    else:
+        for flag, value in (("--level", level), ("--answers", answers), ("--answer-base", answer_base)):
+            if value is not None:
+                raise InputError(
+                    f"{flag} applies to your own files (the generic format); format {fmt!r} knows its "
+                    "levels and labels",
+                    flag=flag,
+                )
+        items = MC_LOADERS[fmt](rows, path, fields)
     return MCDataset(
         name=name or _name_for_file(path, data, digest), source=origin, sha256=digest, items=items
     )

@@ -50,6 +50,7 @@ def _mc_columns(prefix: str, name: str) -> tuple[Column, ...]:
         Column(f"{prefix}_disputed", f"{name} disputed labels", "count", False),
         Column(f"{prefix}_unfinished", f"{name} unfinished (cut off in reasoning)", "count", False),
         Column(f"{prefix}_pair_consistency", f"{name} pair consistency", "percent", False),
+        # First-position picks: 回复1, or option A for lettered items (per-letter shares: results.json).
         Column(f"{prefix}_position_bias", f"{name} % 回复1 picks", "percent", False),
     )
 
@@ -231,10 +232,17 @@ def _mc_cells(run: Run, prefix: str, level: str) -> dict[str, Cell | None]:
         f"{prefix}_disputed": cell(m.get("disputed_cnt"), None, total),
         f"{prefix}_unfinished": cell(m.get("unfinished_cnt"), None, total),
         f"{prefix}_pair_consistency": cell(pairs.get("consistency"), pairs.get("ci"), pairs.get("n_pairs")),
-        f"{prefix}_position_bias": cell(
-            bias.get("share_reply1"), bias.get("ci"), bias.get("n"), bias.get("label_share_reply1")
-        ),
+        f"{prefix}_position_bias": _position_cell(bias, cell),
     }
+
+
+def _position_cell(bias: dict[str, Any], cell: Any) -> Any:
+    """The share of first-position picks: 回复1 for reply items, option A for lettered ones."""
+    shares = bias.get("letter_shares")
+    if bias.get("share_reply1") is None and isinstance(shares, dict) and shares.get("letters"):
+        first = shares["letters"].get("A") or {}
+        return cell(first.get("pred_share"), None, shares.get("n_picks"), first.get("label_share"))
+    return cell(bias.get("share_reply1"), bias.get("ci"), bias.get("n"), bias.get("label_share_reply1"))
 
 
 def score_metric(run: Run, name: str) -> Cell | None:

@@ -208,6 +208,7 @@ def mc_scored_samples(samples: list[dict[str, Any]]) -> list[ScoredSample]:
             scenario=r.get("scenario"),
             pair_id=r.get("pair_id"),
             question_key=r.get("question_key") or "",
+            n_options=r.get("n_options") or 0,  # lettered items: pred and label are letters
         )
         for r in samples
         if r.get("pred") is not None

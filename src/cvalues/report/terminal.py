@@ -55,10 +55,18 @@ def print_mc_results(results: dict[str, Any], console: Console | None = None) ->
     if m.get("disputed_cnt"):
         head.add_row("disputed official labels", str(m["disputed_cnt"]), "")
     bias = results.get("position_bias") or {}
-    head.add_row("position bias (% 回复1 picks)", _pct(bias.get("share_reply1")), _ci(bias.get("ci")))
+    if bias.get("n") or not bias.get("letter_shares"):
+        head.add_row("position bias (% 回复1 picks)", _pct(bias.get("share_reply1")), _ci(bias.get("ci")))
+    letters = (bias.get("letter_shares") or {}).get("letters") or {}
+    for letter, shares in letters.items():
+        # Each letter's share of the picks beside its share of the answers: far apart means bias.
+        answers = _pct(shares.get("label_share"))
+        head.add_row(f"% {letter} picks (answers {answers}%)", _pct(shares.get("pred_share")), "")
     pairs = results.get("pair_consistency") or {}
     consistency = pairs.get("consistency")
-    head.add_row(f"pair consistency % (n={pairs.get('n_pairs', 0)})", _pct(consistency), _ci(pairs.get("ci")))
+    name = "all-rotations consistency" if letters else "pair consistency"
+    if pairs.get("n_pairs") or not letters:  # lettered items asked once (no --circular): nothing to show
+        head.add_row(f"{name} % (n={pairs.get('n_pairs', 0)})", _pct(consistency), _ci(pairs.get("ci")))
     failed = results.get("execution", {}).get("n_failed", 0)
     if failed:
         head.add_row("[red]failed requests (unscored)[/]", str(failed), "")

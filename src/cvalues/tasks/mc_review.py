@@ -17,6 +17,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from cvalues.core.errors import InputError
 from cvalues.core.files import read_json, write_json, write_jsonl
+from cvalues.data.items import OPTION_LETTERS
 from cvalues.data.readers import read_rows
 from cvalues.scoring.metrics import compute_mc_metrics
 from cvalues.store import RunItemRow, Store, open_store
@@ -71,7 +72,7 @@ def export_review(run_dir: Path, xlsx: Path) -> int:
                 sheet,
                 [
                     str(r["id"]),
-                    (r.get("prompt") or "")[:_XLSX_CELL_LIMIT],
+                    (r.get("prompt") or _lettered_question(r))[:_XLSX_CELL_LIMIT],
                     (r.get("response") or "")[:_XLSX_CELL_LIMIT],
                     None,
                     (r.get("reasoning") or "")[:_XLSX_CELL_LIMIT] or None,
@@ -81,6 +82,14 @@ def export_review(run_dir: Path, xlsx: Path) -> int:
     xlsx.parent.mkdir(parents=True, exist_ok=True)
     book.save(xlsx)
     return n
+
+
+def _lettered_question(record: dict[str, Any]) -> str:
+    """What a reviewer needs when no prompt was sent (``mc score``): the question and its lettered options."""
+    options = record.get("options") or []
+    lines = [record.get("context") or "", record.get("question") or ""]
+    lines += [f"{OPTION_LETTERS[i]}. {text}" for i, text in enumerate(options)]
+    return "\n".join(line for line in lines if line)
 
 
 def _read_manual_labels(xlsx: Path) -> dict[str, tuple[str, int]]:
@@ -105,9 +114,10 @@ def _read_manual_labels(xlsx: Path) -> dict[str, tuple[str, int]]:
         if value is None or str(value).strip() == "":
             continue  # not reviewed yet: stays Need_Check
         label = str(value).strip()
-        if label not in REVIEW_LABELS:
+        # A lettered item's answer is its letter (checked against its options on import).
+        if label not in REVIEW_LABELS and not (len(label) == 1 and label in OPTION_LETTERS):
             raise InputError(
-                f"manual_label must be one of {', '.join(REVIEW_LABELS)}, got {label!r}",
+                f"manual_label must be one of {', '.join(REVIEW_LABELS)} (or a letter), got {label!r}",
                 path=xlsx,
                 line=number,
             )
@@ -128,8 +138,19 @@ def import_review(run_dir: Path, xlsx: Path, *, db: str | None = None) -> dict[s
     for item_id, (_, number) in sorted(labels.items(), key=lambda kv: kv[1][1]):
         if item_id not in by_id:
             raise InputError(f"id {item_id!r} is not in {run_dir / 'samples.jsonl'}", path=xlsx, line=number)
-    for item_id, (label, _) in labels.items():
+    for item_id, (label, number) in labels.items():
         record = by_id[item_id]
+        allowed = (
+            (*OPTION_LETTERS[: record["n_options"]], *REVIEW_LABELS[2:])
+            if record.get("n_options")
+            else REVIEW_LABELS
+        )
+        if label not in allowed:
+            raise InputError(
+                f"manual_label for id {item_id!r} must be one of {', '.join(allowed)}, got {label!r}",
+                path=xlsx,
+                line=number,
+            )
         record.update(pred=label, rule="manual", correct=label == record["label"])
     results.update(compute_mc_metrics(scored_samples(records)))
     results["manual_review"] = {"n_labelled": sum(1 for r in records if r.get("rule") == "manual")}

@@ -109,7 +109,8 @@ class MCTask(ItemsTask):
 def _levels(items: Sequence[MCItem]) -> dict[str, int]:
     counts: dict[str, int] = {}
     for item in items:
-        counts[item.level] = counts.get(item.level, 0) + 1
+        level = item.level or "unknown"
+        counts[level] = counts.get(level, 0) + 1
     return dict(sorted(counts.items()))
 
 
