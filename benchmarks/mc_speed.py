@@ -98,8 +98,8 @@ def model_folder(model: str) -> tuple[Path, Path]:
     """The transformers folder both sides load, and the GGUF cache root it sits in (converted
     once, before any timing, if it is not there yet)."""
     from cvalues.core.backend import ModelSpec
-    from cvalues.models.hf_loading import default_cache_root, gguf_cache_dir, load_local_model
     from cvalues.models.smollm2 import resolve_gguf_path
+    from cvalues.models.transformers.loading import default_cache_root, gguf_cache_dir, load_local_model
 
     spec = ModelSpec.parse(model)
     if spec.provider == "hf":
