@@ -157,12 +157,16 @@ def _float32_reference(path: Path | None, rows: list[int]) -> dict[str, list[dic
     if path is None:
         return None
     earlier = json.loads(path.read_text(encoding="utf-8"))
+    position = {row: i for i, row in enumerate(earlier["settings"]["rows"])}
     if (
-        earlier["settings"]["rows"] != rows
+        any(row not in position for row in rows)
         or earlier["settings"].get("resolved_dtype", "float32") != "float32"
     ):
-        raise SystemExit(f"{path}: not a float32 report on the same rows")
-    return {mode: entry["cvalues"]["answers"] for mode, entry in earlier["modes"].items()}
+        raise SystemExit(f"{path}: not a float32 report covering these rows")
+    return {
+        mode: [entry["cvalues"]["answers"][position[row]] for row in rows]
+        for mode, entry in earlier["modes"].items()
+    }
 
 
 def run_worker(
