@@ -152,8 +152,11 @@ def resolved_dtype(dtype: str) -> str:
     return str(resolve_dtype(dtype, torch.device("cpu"))).removeprefix("torch.")
 
 
-def _float32_reference(path: Path | None, rows: list[int]) -> dict[str, list[dict[str, Any]]] | None:
-    """The cvalues answers per mode of an earlier float32 report on the same rows."""
+def _float32_reference(
+    path: Path | None, rows: list[int], max_tokens: int
+) -> dict[str, list[dict[str, Any]]] | None:
+    """The cvalues answers per mode of an earlier float32 report on the same rows (generate mode
+    only when it allowed as many new tokens)."""
     if path is None:
         return None
     earlier = json.loads(path.read_text(encoding="utf-8"))
@@ -163,9 +166,11 @@ def _float32_reference(path: Path | None, rows: list[int]) -> dict[str, list[dic
         or earlier["settings"].get("resolved_dtype", "float32") != "float32"
     ):
         raise SystemExit(f"{path}: not a float32 report covering these rows")
+    same_length = earlier["settings"]["max_tokens"] == max_tokens
     return {
         mode: [entry["cvalues"]["answers"][position[row]] for row in rows]
         for mode, entry in earlier["modes"].items()
+        if mode == "logprob" or same_length
     }
 
 
@@ -403,7 +408,7 @@ def main(argv: list[str] | None = None) -> int:
         "dtype": args.dtype,
         "resolved_dtype": resolved_dtype(args.dtype),
     }
-    reference = _float32_reference(args.float32_reference, rows)
+    reference = _float32_reference(args.float32_reference, rows, args.max_tokens)
     report: dict[str, Any] = {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "argv": sys.argv[1:] if argv is None else argv,
