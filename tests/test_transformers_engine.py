@@ -320,3 +320,20 @@ def test_bf16_choice_scores_stay_within_tolerance_of_float32(
         margin_low = a.choice_logprobs["回复1"] - a.choice_logprobs["回复2"]
         margin_full = b.choice_logprobs["回复1"] - b.choice_logprobs["回复2"]
         assert margin_low == pytest.approx(margin_full, abs=BF16_MARGIN_TOLERANCE)
+
+
+def test_path_counts_tally_what_computed_the_answers() -> None:
+    from cvalues.models.paths import path_counts
+
+    extras = [
+        {"engine": "fast", "choice_path": "one-pass", "dtype": "bfloat16"},
+        {"engine": "plain", "engine_reason": "--engine plain", "choice_path": "exact", "dtype": "bfloat16"},
+        {"engine": "fast", "choice_path": "one-pass", "dtype": "bfloat16", "finish_reason": "stop"},
+        None,  # a failed request
+    ]
+    assert path_counts(extras) == {
+        "engine": {"fast": 2, "plain": 1},
+        "engine_reason": {"--engine plain": 1},
+        "choice_path": {"one-pass": 2, "exact": 1},
+        "dtype": {"bfloat16": 3},
+    }
