@@ -1,10 +1,16 @@
 """MC speed: `cvalues mc` against lm-evaluation-harness's HF backend, same items, same weights.
 
-Four measurements, each in a fresh process (nothing warm, nothing cached), on the first N items
+Six measurements, each in a fresh process (nothing warm, nothing cached), on the first N items
 of the CValues responsibility MC set:
 
-    (a) cvalues generate   (b) lm-eval generate_until
-    (c) cvalues logprob    (d) lm-eval loglikelihood of "回复1" / "回复2" (multiple_choice style)
+    (a) cvalues generate, --engine fast and --engine plain   (b) lm-eval generate_until
+    (c) cvalues logprob, --engine fast and --engine plain    (d) lm-eval loglikelihood of "回复1" / "回复2"
+
+``--engine plain`` is plain transformers (``generate``, one padded forward pass): the fast path
+must keep paying against it to stay. ``--dtype auto`` (the default) is what ``cvalues`` picks
+on this machine (bfloat16 on a CPU with native bfloat16, else float32); lm-eval gets the same
+precision. ``--float32-reference`` names an earlier report in float32 on the same rows, against
+which the answers' agreement is measured (what bfloat16 costs in accuracy).
 
 Both sides get the same chat-templated prompt string (the tokenizer's chat template, as our
 backend builds it), greedy decoding, the same max new tokens and batch size, and the same
@@ -37,7 +43,7 @@ REPO = HERE.parent
 WORKERS = HERE / "mc_speed_workers.py"
 RESULTS_MD = HERE / "RESULTS.md"
 DEFAULT_DATASET = REPO.parent / "shared" / "data" / "cvalues-responsibility-mc-moonshot" / "cvalues.json"
-TOOLS = {"cvalues": "cvalues", "lmeval": "lm-eval HF"}
+TOOLS = {"cvalues": "cvalues", "cvalues-plain": "cvalues --engine plain", "lmeval": "lm-eval HF"}
 CHOICES = ("回复1", "回复2")
 
 
@@ -54,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--distinct", action="store_true", help="skip rows whose prompt repeats an earlier one (same work)"
     )
+    parser.add_argument("--dtype", default="auto", help="cvalues --dtype; lm-eval gets what it resolves to")
+    parser.add_argument("--engines", default="fast,plain", help="cvalues --engine values to measure")
+    parser.add_argument("--float32-reference", type=Path, default=None, help="an earlier float32 report")
     parser.add_argument("--out-dir", type=Path, default=HERE / "results")
     parser.add_argument("--no-record", action="store_true", help="print only; write no files")
     return parser
@@ -98,8 +107,8 @@ def model_folder(model: str) -> tuple[Path, Path]:
     """The transformers folder both sides load, and the GGUF cache root it sits in (converted
     once, before any timing, if it is not there yet)."""
     from cvalues.core.backend import ModelSpec
-    from cvalues.models.hf_loading import default_cache_root, gguf_cache_dir, load_local_model
     from cvalues.models.smollm2 import resolve_gguf_path
+    from cvalues.models.transformers.loading import default_cache_root, gguf_cache_dir, load_local_model
 
     spec = ModelSpec.parse(model)
     if spec.provider == "hf":
@@ -135,9 +144,41 @@ def select_rows(dataset_path: Path, n: int, distinct: bool, folder: Path) -> tup
     return rows, prompts
 
 
-def run_worker(tool: str, job: dict[str, Any], workdir: Path, cache_root: Path) -> dict[str, Any]:
+def resolved_dtype(dtype: str) -> str:
+    import torch
+
+    from cvalues.models.transformers.loading import resolve_dtype
+
+    return str(resolve_dtype(dtype, torch.device("cpu"))).removeprefix("torch.")
+
+
+def _float32_reference(
+    path: Path | None, rows: list[int], max_tokens: int
+) -> dict[str, list[dict[str, Any]]] | None:
+    """The cvalues answers per mode of an earlier float32 report on the same rows (generate mode
+    only when it allowed as many new tokens)."""
+    if path is None:
+        return None
+    earlier = json.loads(path.read_text(encoding="utf-8"))
+    position = {row: i for i, row in enumerate(earlier["settings"]["rows"])}
+    if (
+        any(row not in position for row in rows)
+        or earlier["settings"].get("resolved_dtype", "float32") != "float32"
+    ):
+        raise SystemExit(f"{path}: not a float32 report covering these rows")
+    same_length = earlier["settings"]["max_tokens"] == max_tokens
+    return {
+        mode: [entry["cvalues"]["answers"][position[row]] for row in rows]
+        for mode, entry in earlier["modes"].items()
+        if mode == "logprob" or same_length
+    }
+
+
+def run_worker(
+    tool: str, job: dict[str, Any], workdir: Path, cache_root: Path, tag: str | None = None
+) -> dict[str, Any]:
     """One measurement in a fresh process, with an empty request store and a private cache root."""
-    tag = f"{tool}-{job['mode']}"
+    tag = f"{tag or tool}-{job['mode']}"
     run_dir = workdir / tag
     cache = run_dir / "cache"
     (cache / "gguf").mkdir(parents=True)
@@ -232,7 +273,8 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         f"`python benchmarks/mc_speed.py{''.join(' ' + a for a in report['argv'])}` — "
         f"{settings['n_items']} items ({settings['n_distinct_prompts']} distinct prompts) of "
-        f"`{settings['dataset_name']}`, {settings['model']} (fp32, CPU), greedy, "
+        f"`{settings['dataset_name']}`, {settings['model']} "
+        f"({settings.get('resolved_dtype', 'float32')}, CPU), greedy, "
         f"max {settings['max_tokens']} new tokens, batch size {settings['batch_size']}.",
         f"Machine: {machine['cpu_model']}, {machine['cores']} cores, {machine.get('ram_gib')} GiB RAM; "
         f"Python {machine['python']}, torch {machine['torch']} ({machine['torch_threads']} threads), "
@@ -256,7 +298,7 @@ def markdown(report: dict[str, Any]) -> str:
         _row(["---"] * 9),
     ]
     for mode, entry in report["modes"].items():
-        for tool in ("cvalues", "lmeval"):
+        for tool in [t for t in TOOLS if t in entry]:
             r = entry[tool]
             lines.append(
                 _row(
@@ -287,6 +329,36 @@ def markdown(report: dict[str, Any]) -> str:
                 ]
             )
         )
+    extra_rows = []
+    for mode, entry in report["modes"].items():
+        if "engine_summary" in entry:
+            e = entry["engine_summary"]
+            extra_rows.append(
+                [
+                    mode,
+                    "fast ÷ plain engine",
+                    f"{e['ratio']:.2f}×",
+                    f"{e['ratio_cpu_time']:.2f}×",
+                    _agreement_text(mode, e["agreement"]),
+                ]
+            )
+        if "float32_agreement" in entry:
+            extra_rows.append(
+                [
+                    mode,
+                    f"{settings.get('resolved_dtype')} vs float32 reference",
+                    "",
+                    "",
+                    _agreement_text(mode, entry["float32_agreement"]),
+                ]
+            )
+    if extra_rows:
+        lines += [
+            "",
+            _row(["mode", "comparison", "ratio (items/s)", "CPU time", "agreement"]),
+            _row(["---"] * 5),
+        ]
+        lines += [_row(r) for r in extra_rows]
     lines += [
         "",
         "Ratio: cvalues items/s ÷ lm-eval items/s, evaluation only (model load excluded). Same work: "
@@ -316,6 +388,9 @@ def main(argv: list[str] | None = None) -> int:
         import lm_eval  # noqa: F401
     except ImportError:
         raise SystemExit('lm-eval is not installed: pip install "lm-eval>=0.4,<0.5"') from None
+    engines = [e.strip() for e in args.engines.split(",") if e.strip()]
+    if "fast" not in engines or any(e not in ("fast", "plain") for e in engines):
+        raise SystemExit("--engines takes fast and optionally plain")
     machine = machine_info()
     folder, cache_root = model_folder(args.model)
     rows, prompts = select_rows(args.dataset, args.n, args.distinct, folder)
@@ -330,7 +405,10 @@ def main(argv: list[str] | None = None) -> int:
         "distinct": args.distinct,
         "max_tokens": args.max_tokens,
         "batch_size": args.batch_size,
+        "dtype": args.dtype,
+        "resolved_dtype": resolved_dtype(args.dtype),
     }
+    reference = _float32_reference(args.float32_reference, rows, args.max_tokens)
     report: dict[str, Any] = {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "argv": sys.argv[1:] if argv is None else argv,
@@ -342,12 +420,24 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for mode in modes:
             results = {}
-            for tool in ("cvalues", "lmeval"):
-                job = {**settings, "mode": mode, "prompts": prompts, "load_average_before": os.getloadavg()}
-                results[tool] = run_worker(tool, job, workdir, cache_root)
+            tools = ["cvalues", *(["cvalues-plain"] if "plain" in engines else []), "lmeval"]
+            for tool in tools:
+                engine = "plain" if tool == "cvalues-plain" else "fast"
+                job = {
+                    **settings,
+                    "mode": mode,
+                    "engine": engine,
+                    "prompts": prompts,
+                    "load_average_before": os.getloadavg(),
+                }
+                results[tool] = run_worker(tool.split("-")[0], job, workdir, cache_root, tag=tool)
             if not results["cvalues"]["prompts_match"]:
                 raise SystemExit("our backend built other prompts than the ones given to lm-eval")
             results["summary"] = summarise(mode, results["cvalues"], results["lmeval"])
+            if "cvalues-plain" in results:
+                results["engine_summary"] = summarise(mode, results["cvalues"], results["cvalues-plain"])
+            if reference and mode in reference:
+                results["float32_agreement"] = agreement(mode, results["cvalues"]["answers"], reference[mode])
             report["modes"][mode] = results
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

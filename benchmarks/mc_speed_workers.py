@@ -45,7 +45,10 @@ def run_cvalues(job: dict[str, Any]) -> dict[str, Any]:
     requests = build_requests(items, load_template(), job["mode"])
     settings = GenerationSettings(temperature=0.0, max_tokens=job["max_tokens"])
     started = _clocks()
-    backend = create_backend(ModelSpec.parse(job["model"]), batch_size=job["batch_size"], device="cpu")
+    spec = ModelSpec.parse(job["model"], dtype=job.get("dtype", "auto"))
+    backend = create_backend(
+        spec, batch_size=job["batch_size"], device="cpu", engine=job.get("engine", "fast")
+    )
     load = _elapsed(started)
     # The prompts the backend builds must be the ones lm-eval is given.
     prompts = [backend.prompt_text(r, settings) for r in requests]  # type: ignore[attr-defined]
@@ -57,7 +60,12 @@ def run_cvalues(job: dict[str, Any]) -> dict[str, Any]:
     finally:
         store.close()
     answers = []
+    paths: dict[str, int] = {}
     for item, response in zip(items, execution.responses, strict=True):
+        for key in ("engine", "choice_path", "dtype"):
+            if key in response.extra:
+                label = f"{key}={response.extra[key]}"
+                paths[label] = paths.get(label, 0) + 1
         pred, rule = interpret(item, response)
         answers.append(
             {"text": response.text, "choice_logprobs": response.choice_logprobs, "pred": pred, "rule": rule}
@@ -72,6 +80,7 @@ def run_cvalues(job: dict[str, Any]) -> dict[str, Any]:
         "n_failed": execution.n_failed,
         "prompts_match": prompts == job["prompts"],
         "torch_threads": torch.get_num_threads(),
+        "paths": paths,
         "answers": answers,
     }
 
@@ -87,7 +96,7 @@ def run_lmeval(job: dict[str, Any]) -> dict[str, Any]:
         pretrained=job["model_folder"],
         backend="causal",
         device="cpu",
-        dtype="float32",
+        dtype=job.get("resolved_dtype", "float32"),
         batch_size=job["batch_size"],
     )
     load = _elapsed(started)

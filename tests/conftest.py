@@ -11,7 +11,7 @@ import pytest
 from servers import RunningServer, llama_server_missing, start_llama_server, stop_server
 
 if TYPE_CHECKING:
-    from cvalues.models.transformers_backend import TransformersBackend
+    from cvalues.models.transformers import TransformersBackend
 
 # ---- markers: the fast subset for daily work is `pytest -m "not slow and not model and not server and
 # not browser and not postgres"` (README). Browser and PostgreSQL tests are marked here, by what they
@@ -66,10 +66,12 @@ def llama_server(tmp_path_factory: pytest.TempPathFactory, smollm2_gguf: Path) -
 def smollm2_backend(cvalues_cache: Path, smollm2_gguf: Path) -> TransformersBackend:
     """SmolLM2 in-process on CPU (transformers), converted into `cvalues_cache`."""
     from cvalues.core.backend import ModelSpec
-    from cvalues.models.transformers_backend import TransformersBackend
+    from cvalues.models.transformers import TransformersBackend
 
     spec = ModelSpec(provider="gguf", name=str(smollm2_gguf))
-    return TransformersBackend(spec, batch_size=8, device="cpu", cache_root=cvalues_cache)
+    # float32 whatever the CPU: the tests compare against plain transformers and llama.cpp to
+    # float32 rounding ("auto" picks bfloat16 on CPUs with native bfloat16).
+    return TransformersBackend(spec, batch_size=8, device="cpu", dtype="float32", cache_root=cvalues_cache)
 
 
 # ---- end of model backends block ----

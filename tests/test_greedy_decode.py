@@ -6,11 +6,11 @@ import pytest
 import torch
 
 from cvalues.core.requests import GenerationSettings, Message, ModelRequest
-from cvalues.models.fast_attention import cvalues_attention
-from cvalues.models.greedy_decode import greedy_generate
-from cvalues.models.prefix_prefill import SharedPrefix, forward_row
-from cvalues.models.prompt_lookup import PromptLookup
-from cvalues.models.transformers_backend import TransformersBackend
+from cvalues.models.transformers import TransformersBackend
+from cvalues.models.transformers._fast.attention import cvalues_attention
+from cvalues.models.transformers._fast.greedy_decode import greedy_generate
+from cvalues.models.transformers._fast.prefix_prefill import SharedPrefix, forward_row
+from cvalues.models.transformers._fast.prompt_lookup import PromptLookup
 
 QUOTING_PROMPT = (
     "下面给出一个问题，以及针对这个问题的两个回复。\n\n问题：垃圾分类有用吗？\n\n"

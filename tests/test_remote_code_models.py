@@ -94,7 +94,7 @@ def test_cli_refuses_before_writing_anything(remote_code_model: Path, tmp_path: 
 
 
 def test_trusted_model_runs_with_its_chat_format(remote_code_model: Path) -> None:
-    from cvalues.models.transformers_backend import TransformersBackend
+    from cvalues.models.transformers import TransformersBackend
 
     spec = ModelSpec.parse(f"hf:{remote_code_model}", chat_format="ziya", trust_remote_code=True)
     backend = TransformersBackend(spec, device="cpu")
@@ -114,7 +114,7 @@ def test_trusted_model_runs_with_its_chat_format(remote_code_model: Path) -> Non
 
 
 def test_encoder_decoder_format_is_refused_by_the_backend(remote_code_model: Path) -> None:
-    from cvalues.models.transformers_backend import TransformersBackend
+    from cvalues.models.transformers import TransformersBackend
 
     spec = ModelSpec.parse(f"hf:{remote_code_model}", chat_format="chatplug", trust_remote_code=True)
     with pytest.raises(BackendError, match="Fusion-in-Decoder"):

@@ -11,8 +11,8 @@ import torch
 
 from cvalues.core.backend import ModelSpec
 from cvalues.core.requests import GenerationSettings, Message, ModelRequest, ModelResponse
-from cvalues.models.hf_loading import gguf_cache_dir
-from cvalues.models.transformers_backend import TransformersBackend
+from cvalues.models.transformers import TransformersBackend
+from cvalues.models.transformers.loading import gguf_cache_dir
 
 pytestmark = pytest.mark.model
 

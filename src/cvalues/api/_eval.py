@@ -164,6 +164,8 @@ async def evaluate_async(
     batch_size: int = 8,
     device: str = "auto",
     max_retries: int = 6,
+    engine: str = "fast",
+    batch_tokens: int | None = None,
     on_stage: Any = None,
 ) -> EvalResult:
     """Run (or resume) every task of ``suite`` for ``model``; write summary.json and report.html.
@@ -190,6 +192,8 @@ async def evaluate_async(
         batch_size=batch_size,
         device=device,
         max_retries=max_retries,
+        engine=engine,
+        batch_tokens=batch_tokens,
     )
     backends: dict[str, Backend] = {}
 

@@ -88,7 +88,9 @@ def model_spec(
     return spec
 
 
-RUN_KEYS = frozenset({"new_run", "progress", "concurrency", "batch_size", "device", "max_retries"})
+RUN_KEYS = frozenset(
+    {"new_run", "progress", "concurrency", "batch_size", "device", "max_retries", "engine", "batch_tokens"}
+)
 
 
 def split_options(kwargs: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -39,10 +39,34 @@ MAX_RETRIES_OPTION: Any = typer.Option(
 BATCH_SIZE_OPTION: Any = typer.Option(
     8, "--batch-size", min=1, help="Prompts per forward pass (local models)."
 )
+BATCH_TOKENS_OPTION: Any = typer.Option(
+    None,
+    "--batch-tokens",
+    min=1,
+    help="Local models: at most this many padded tokens (rows x longest prompt) per forward pass; "
+    "prompts are sorted by length first. Default: --batch-size rows, whatever their length.",
+)
+ENGINES = ("fast", "plain")
+
+
+def _check_engine(value: str) -> str:
+    if value not in ENGINES:
+        raise typer.BadParameter(f"must be one of {', '.join(ENGINES)}, got {value!r}")
+    return value
+
+
+ENGINE_OPTION: Any = typer.Option(
+    "fast",
+    "--engine",
+    callback=_check_engine,
+    help="transformers models: fast (the CPU fast path where it is tested, plain transformers "
+    "elsewhere) or plain (always plain transformers). The path taken is recorded per response.",
+)
 DTYPE_OPTION: Any = typer.Option(
     "auto",
     "--dtype",
-    help="Local models: auto (bfloat16/float16 on GPU, float32 on CPU), float32, bfloat16, float16.",
+    help="Local models: auto (bfloat16/float16 on GPU; on CPU bfloat16 where the CPU has native "
+    "bfloat16 (AVX512-BF16 or AMX), else float32), float32, bfloat16, float16.",
 )
 DEVICE_OPTION: Any = typer.Option("auto", "--device", help="Local models: auto, cpu, cuda, cuda:1 ...")
 DB_OPTION: Any = typer.Option(None, "--db", help="Store URL (default: $CVALUES_DB or sqlite:///cvalues.db).")

@@ -10,11 +10,13 @@ from rich.console import Console
 from cvalues import api
 from cvalues.cli.common import (
     BATCH_SIZE_OPTION,
+    BATCH_TOKENS_OPTION,
     CHAT_FORMAT_OPTION,
     CONCURRENCY_OPTION,
     DB_OPTION,
     DEVICE_OPTION,
     DTYPE_OPTION,
+    ENGINE_OPTION,
     MAX_RETRIES_OPTION,
     NEW_RUN_OPTION,
     PROGRESS_OPTION,
@@ -77,6 +79,8 @@ def generate(
     concurrency: int = CONCURRENCY_OPTION,
     max_retries: int = MAX_RETRIES_OPTION,
     batch_size: int = BATCH_SIZE_OPTION,
+    batch_tokens: int = BATCH_TOKENS_OPTION,
+    engine: str = ENGINE_OPTION,
     dtype: str = DTYPE_OPTION,
     device: str = DEVICE_OPTION,
     chat_format: str = CHAT_FORMAT_OPTION,
@@ -115,6 +119,8 @@ def generate(
         progress=progress,
         concurrency=concurrency,
         batch_size=batch_size,
+        batch_tokens=batch_tokens,
+        engine=engine,
         device=device,
         max_retries=max_retries,
     )

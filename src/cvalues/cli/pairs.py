@@ -13,10 +13,12 @@ from rich.table import Table
 from cvalues import api
 from cvalues.cli.common import (
     BATCH_SIZE_OPTION,
+    BATCH_TOKENS_OPTION,
     CONCURRENCY_OPTION,
     DB_OPTION,
     DEVICE_OPTION,
     DTYPE_OPTION,
+    ENGINE_OPTION,
     MAX_RETRIES_OPTION,
     NEW_RUN_OPTION,
     PROGRESS_OPTION,
@@ -62,6 +64,8 @@ def score(
     concurrency: int = CONCURRENCY_OPTION,
     max_retries: int = MAX_RETRIES_OPTION,
     batch_size: int = BATCH_SIZE_OPTION,
+    batch_tokens: int = BATCH_TOKENS_OPTION,
+    engine: str = ENGINE_OPTION,
     dtype: str = DTYPE_OPTION,
     device: str = DEVICE_OPTION,
     db: str = DB_OPTION,
@@ -92,6 +96,8 @@ def score(
         progress=progress,
         concurrency=concurrency,
         batch_size=batch_size,
+        batch_tokens=batch_tokens,
+        engine=engine,
         device=device,
         max_retries=max_retries,
     )

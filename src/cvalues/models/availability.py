@@ -12,8 +12,8 @@ from pathlib import Path
 
 from cvalues.core.backend import ModelSpec
 from cvalues.core.errors import InputError
-from cvalues.models.hf_loading import check_remote_code
 from cvalues.models.smollm2 import resolve_gguf_path
+from cvalues.models.transformers.loading import check_remote_code
 
 
 def check_out_dir(out: Path | None, flag: str = "--out") -> None:

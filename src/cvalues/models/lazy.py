@@ -22,6 +22,8 @@ class LazyBackend:
         batch_size: int = 8,
         device: str = "auto",
         max_retries: int = 6,
+        batch_tokens: int | None = None,
+        engine: str = "fast",
     ) -> None:
         self.spec = spec
         self._options = {
@@ -29,6 +31,8 @@ class LazyBackend:
             "batch_size": batch_size,
             "device": device,
             "max_retries": max_retries,
+            "batch_tokens": batch_tokens,
+            "engine": engine,
         }
         self._backend: Backend | None = None
         self._lock: asyncio.Lock | None = None

@@ -22,6 +22,12 @@ class BackendOptions:
     batch_size: int = 8
     device: str = "auto"
     max_retries: int = 6  # servers only: the openai SDK's retries of one request
+    # Local models: padded tokens per forward pass (rows x longest prompt); None: rows only.
+    batch_tokens: int | None = None
+    # transformers: "fast" (the CPU fast path where it is tested, else plain) or "plain". Not part
+    # of the answer identity: greedy tokens are proven identical and choice log-probabilities
+    # agree to float rounding (tests/test_transformers_engine.py), as between two batch sizes.
+    engine: str = "fast"
 
 
 @BACKENDS.register("openai")
@@ -39,10 +45,17 @@ def _transformers(spec: ModelSpec, options: BackendOptions) -> Backend:
         raise BackendError(
             f"{spec.provider}: models need the hf extra: pip install 'cvalues[hf]' ({exc})"
         ) from exc
-    from cvalues.models.transformers_backend import TransformersBackend
+    from cvalues.models.transformers import TransformersBackend
 
     # The precision is part of the model's identity (ModelSpec.dtype), not a transport option.
-    return TransformersBackend(spec, batch_size=options.batch_size, device=options.device, dtype=spec.dtype)
+    return TransformersBackend(
+        spec,
+        batch_size=options.batch_size,
+        batch_tokens=options.batch_tokens,
+        device=options.device,
+        dtype=spec.dtype,
+        engine=options.engine,
+    )
 
 
 BACKENDS.register("hf", _transformers)
@@ -70,12 +83,19 @@ def create_backend(
     batch_size: int = 8,
     device: str = "auto",
     max_retries: int = 6,
+    batch_tokens: int | None = None,
+    engine: str = "fast",
 ) -> Backend:
     factory = BACKENDS.find(spec.provider)
     if factory is None:
         raise BackendError(f"no backend for provider {spec.provider!r}; known: {', '.join(BACKENDS.names())}")
     options = BackendOptions(
-        concurrency=concurrency, batch_size=batch_size, device=device, max_retries=max_retries
+        concurrency=concurrency,
+        batch_size=batch_size,
+        device=device,
+        max_retries=max_retries,
+        batch_tokens=batch_tokens,
+        engine=engine,
     )
     backend: Backend = factory(spec, options)
     return backend

@@ -18,7 +18,7 @@ from cvalues.core.backend import ModelSpec
 from cvalues.core.errors import BackendError
 from cvalues.core.requests import GenerationSettings, ModelRequest, ModelResponse
 from cvalues.models.chat import plain_chat_prompt
-from cvalues.models.hf_loading import resolve_device, resolve_dtype
+from cvalues.models.transformers.loading import resolve_device, resolve_dtype
 
 
 class RewardModelBackend:

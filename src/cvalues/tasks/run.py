@@ -137,6 +137,8 @@ class RunOptions:
     batch_size: int = 8
     device: str = "auto"
     max_retries: int = 6
+    engine: str = "fast"  # transformers: the CPU fast path where tested, or "plain"
+    batch_tokens: int | None = None  # local models: a token budget per forward pass
     label: str = ""  # shown before each progress bar, e.g. "[2/7] mc-l2" in a suite
 
 
@@ -248,6 +250,8 @@ def open_backend(spec: ModelSpec, options: RunOptions) -> Backend:
         batch_size=options.batch_size,
         device=options.device,
         max_retries=options.max_retries,
+        engine=options.engine,
+        batch_tokens=options.batch_tokens,
     )
 
 

@@ -3,10 +3,10 @@
 A batch of chat prompts built from one template starts with the same tokens (SmolLM2's system
 prompt and the CValues instructions: 123 tokens of about 930). ``SharedPrefix`` runs them once;
 each prompt then runs only its own tokens on top of a copy of that cache, with the split
-attention of ``models.fast_attention``. The model sees the same tokens at the same positions as
+attention of ``_fast.attention``. The model sees the same tokens at the same positions as
 in one pass over the whole prompt; only float rounding differs.
 
-Call these inside ``fast_attention.cvalues_attention(model)`` and ``torch.inference_mode()``.
+Call these inside ``attention.cvalues_attention(model)`` and ``torch.inference_mode()``.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from cvalues.models.fast_attention import prefix_cached, prefix_split_available
+from cvalues.models.transformers._fast.attention import prefix_cached, prefix_split_available
 
 # Below this many shared tokens the saving is not worth a second model call.
 MIN_SHARED_PREFIX = 16

@@ -12,17 +12,29 @@ done as Gumbel-max over the temperature/top-p adjusted scores with one ``torch.G
 row seeded from ``settings.seed``, so a request's sample depends on the request and the seed,
 not on which other requests share its batch.
 
-``choices``: log P(choice | chat prompt), exact, from the model's own log-softmax. When the
-choices differ only in their last token (the usual "回复1" / "回复2"), one forward pass over
-prompt + shared prefix scores them all; otherwise each prompt + choice is a row and the
-continuation tokens' log-probabilities are summed. See ``models.chat.tokenize_choices`` for the
-tokenization boundary.
+``choices``: log P(choice | chat prompt), exact, from the model's own log-softmax. Two paths,
+recorded per item in ``extra["choice_path"]``:
 
-On CPU, choices and greedy generation run without padding: one prompt at a time after the
-prefix the batch shares, the rows spread over the cores (``models.prefix_prefill``,
-``models.row_parallel``). Greedy generation then decodes with ``models.greedy_decode``
-(in-place cache, finished rows dropped, prompt lookup): ``generate``'s tokens for less work.
-Sampling, and other devices, use ``generate`` on the left-padded batch as described above.
+- ``one-pass``: the choices are single decisions after a shared prefix (their tokens differ
+  only in the last one: "回复" + "1"/"2", or option letters "A"/"B"/"C"/"D"). One forward pass
+  over prompt + shared prefix, logits only at the shared prefix's positions and the last one
+  (``logits_to_keep``), gives every choice: log P(prefix) + log P(last token | prefix).
+- ``exact``: the choices' tokens differ earlier ("Yes" / "Maybe not"): each prompt + choice is
+  a row and the continuation tokens' log-probabilities are summed.
+
+Both give the same numbers where both apply (tests/test_transformers_engine.py). See
+``models.chat.tokenize_choices`` for the tokenization boundary.
+
+Two engines (``--engine``), recorded per response in ``extra["engine"]``: ``fast`` (the default,
+CPU only, where ``_fast.coverage`` says it is tested): choices and greedy generation run without
+padding, one prompt at a time after the prefix the batch shares, the rows spread over the cores
+(``_fast.prefix_prefill``, ``_fast.row_parallel``), and greedy generation decodes with
+``_fast.greedy_decode`` (in-place cache, finished rows dropped, prompt lookup): ``generate``'s
+tokens for less work. ``plain`` (GPUs, ``--engine plain``, anything the fast path does not
+cover, and sampling): ``generate`` and one forward pass on the left-padded batch, as above.
+
+Batches: requests are sorted by prompt length and cut into batches of at most ``batch_size``
+rows and, with ``batch_tokens``, at most that many padded tokens (rows x longest prompt).
 
 The work is blocking and uses every core, so ``complete`` runs it in a worker thread
 (``asyncio.to_thread``) with ``max_concurrency = 1``. A batch that fails (e.g. CUDA out of
@@ -33,6 +45,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
 import threading
 import time
 from collections.abc import Sequence
@@ -45,11 +58,23 @@ from cvalues.core.errors import BackendError
 from cvalues.core.requests import GenerationSettings, ModelRequest, ModelResponse
 from cvalues.models.chat import ChoiceTokens, chat_messages, plain_chat_prompt, tokenize_choices
 from cvalues.models.chat_formats import ChatFormat, chat_format_for, cut_at_stop
-from cvalues.models.fast_attention import cvalues_attention
-from cvalues.models.greedy_decode import greedy_generate
-from cvalues.models.hf_loading import LoadedModel, load_local_model
-from cvalues.models.prefix_prefill import SharedPrefix, forward_row
-from cvalues.models.row_parallel import cpu_workers, map_pieces
+from cvalues.models.transformers._fast import (
+    EngineChoice,
+    SharedPrefix,
+    choose_engine,
+    cpu_workers,
+    cvalues_attention,
+    forward_row,
+    greedy_generate,
+    map_pieces,
+)
+from cvalues.models.transformers.batching import token_batches
+from cvalues.models.transformers.loading import LoadedModel, load_local_model
+from cvalues.models.transformers.sampling import sampling_processors
+
+log = logging.getLogger(__name__)
+
+ONE_PASS, EXACT = "one-pass", "exact"
 
 
 @dataclass
@@ -68,8 +93,10 @@ class TransformersBackend:
         spec: ModelSpec,
         *,
         batch_size: int = 8,
+        batch_tokens: int | None = None,
         device: str = "auto",
         dtype: str = "auto",
+        engine: str = "fast",
         cache_root: Path | None = None,
     ) -> None:
         if spec.provider not in ("hf", "gguf"):
@@ -77,6 +104,7 @@ class TransformersBackend:
         self._chat_format = chat_format_for(spec)
         self.spec = spec
         self.batch_size = max(1, batch_size)
+        self.batch_tokens = batch_tokens
         self.max_concurrency = 1
         self.loaded: LoadedModel = load_local_model(spec, device=device, dtype=dtype, cache_root=cache_root)
         self._model = self.loaded.model
@@ -92,6 +120,19 @@ class TransformersBackend:
         self._stop = tuple(self._chat_format.stop) if self._chat_format is not None else ()
         self._eos_ids = _eos_token_ids(self._model, self._tokenizer)
         self._keeps_logits = "logits_to_keep" in inspect.signature(self._model.forward).parameters
+        try:
+            self.engine: EngineChoice = choose_engine(engine, self._model, self._device)
+        except ValueError as exc:
+            raise BackendError(str(exc)) from None
+        log.info(
+            "transformers engine for %s: %s (%s; %s)",
+            spec.key,
+            self.engine.engine,
+            self.engine.reason,
+            self.loaded.dtype,
+        )
+        # Tests switch this off to compare the one-pass choice scores with the exact sums.
+        self.one_pass_choices = True
         # The executor never overlaps calls (max_concurrency 1); the lock keeps direct callers safe too.
         self._lock = threading.Lock()
 
@@ -132,8 +173,9 @@ class TransformersBackend:
         generate_at = [i for i, r in enumerate(requests) if r.kind == "generate"]
         choices_at = [i for i, r in enumerate(requests) if r.kind == "choices"]
         with torch.inference_mode():
-            for start in range(0, len(generate_at), self.batch_size):
-                chunk = generate_at[start : start + self.batch_size]
+            lengths = [len(self.encode_prompt(self.prompt_text(requests[i], settings))) for i in generate_at]
+            for batch in self._batches(lengths):
+                chunk = [generate_at[b] for b in batch]
                 generated = self._generate([requests[i] for i in chunk], settings)
                 for i, response in zip(chunk, generated, strict=True):
                     responses[i] = response
@@ -144,7 +186,11 @@ class TransformersBackend:
         done = [r for r in responses if r is not None]
         for response in done:
             response.latency_s = per_request
+            response.extra.setdefault("dtype", self.loaded.dtype)
         return done
+
+    def _batches(self, lengths: list[int]) -> list[list[int]]:
+        return token_batches(lengths, max_rows=self.batch_size, max_tokens=self.batch_tokens)
 
     def _release_memory(self) -> None:
         import torch
@@ -176,8 +222,11 @@ class TransformersBackend:
         from transformers import GenerationConfig
 
         prompts = [self.encode_prompt(self.prompt_text(r, settings)) for r in requests]
-        if settings.temperature <= 0 and self._device.type == "cpu":
-            # Same tokens as generate below, for less work on CPU (see models.greedy_decode).
+        engine = self.engine
+        if engine.engine == "fast" and settings.temperature > 0:
+            engine = EngineChoice("plain", "sampling runs transformers generate")
+        if engine.engine == "fast":
+            # Same tokens as generate below, for less work on CPU (see _fast.greedy_decode).
             tokens = greedy_generate(
                 self._model,
                 prompts,
@@ -187,7 +236,9 @@ class TransformersBackend:
                 workers=cpu_workers(),
             )
             if tokens is not None:
-                return [self._decode(prompt, t) for prompt, t in zip(prompts, tokens, strict=True)]
+                return [self._decode(prompt, t, engine) for prompt, t in zip(prompts, tokens, strict=True)]
+            engine = EngineChoice("plain", "the model's cache is not the plain dynamic cache")
+            log.info("fast greedy decoding fell back to generate: %s", engine.reason)
         input_ids, attention_mask = self._pad(prompts, left=True)
         config = GenerationConfig(
             max_new_tokens=settings.max_tokens,
@@ -200,12 +251,14 @@ class TransformersBackend:
             input_ids=input_ids,
             attention_mask=attention_mask,
             generation_config=config,
-            logits_processor=_sampling_processors(settings, len(requests), self._device),
+            logits_processor=sampling_processors(settings, len(prompts), self._device),
         )
         new_tokens = output[:, input_ids.shape[1] :].tolist()
-        return [self._decode(prompt, tokens) for prompt, tokens in zip(prompts, new_tokens, strict=True)]
+        return [
+            self._decode(prompt, tokens, engine) for prompt, tokens in zip(prompts, new_tokens, strict=True)
+        ]
 
-    def _decode(self, prompt: list[int], tokens: list[int]) -> ModelResponse:
+    def _decode(self, prompt: list[int], tokens: list[int], engine: EngineChoice) -> ModelResponse:
         stop_at = next((i for i, t in enumerate(tokens) if t in self._eos_ids), None)
         kept = tokens if stop_at is None else tokens[:stop_at]
         text = self._tokenizer.decode(kept, skip_special_tokens=True)
@@ -214,7 +267,10 @@ class TransformersBackend:
             text=text if cut is None else cut,
             input_tokens=len(prompt),
             output_tokens=len(tokens) if stop_at is None else stop_at + 1,
-            extra={"finish_reason": "length" if stop_at is None and cut is None else "stop"},
+            extra={
+                "finish_reason": "length" if stop_at is None and cut is None else "stop",
+                **engine.extra(),
+            },
         )
 
     # -- choices ------------------------------------------------------------------------------
@@ -225,7 +281,7 @@ class TransformersBackend:
 
     def _score(self, requests: list[ModelRequest], settings: GenerationSettings) -> list[ModelResponse]:
         plans = [self.choice_tokens(r, settings) for r in requests]
-        prefixes = [plan.shared_prefix() if len(plan.continuations) > 1 else None for plan in plans]
+        prefixes = [self._one_pass_prefix(plan) for plan in plans]
         rows: list[_ScoringRow] = []
         for plan, prefix in zip(plans, prefixes, strict=True):
             context = len(plan.prompt_ids)
@@ -234,9 +290,10 @@ class TransformersBackend:
                 rows.append(_ScoringRow(plan.prompt_ids + prefix, context, finals))
             else:
                 rows.extend(_ScoringRow(plan.prompt_ids + c, context, []) for c in plan.continuations)
-        scores: list[tuple[float, list[float]]] = []
-        for start in range(0, len(rows), self.batch_size):
-            scores.extend(self._score_rows(rows[start : start + self.batch_size]))
+        scores: list[tuple[float, list[float]]] = [(0.0, [])] * len(rows)
+        for batch in self._batches([len(row.ids) for row in rows]):
+            for b, score in zip(batch, self._score_rows([rows[b] for b in batch]), strict=True):
+                scores[b] = score
         responses = []
         position = 0
         for request, plan, prefix in zip(requests, plans, prefixes, strict=True):
@@ -247,8 +304,13 @@ class TransformersBackend:
             else:
                 values = [total for total, _ in scores[position : position + len(plan.continuations)]]
                 position += len(plan.continuations)
+            path = EXACT if prefix is None else ONE_PASS
             # Each choice's length in tokens, so a caller can normalise a whole reply's log-probability.
-            extra: dict[str, Any] = {"choice_tokens": [len(c) for c in plan.continuations]}
+            extra: dict[str, Any] = {
+                "choice_path": path,
+                "choice_tokens": [len(c) for c in plan.continuations],
+                **self.engine.extra(),
+            }
             if plan.boundary_merged:
                 extra["tokenization_boundary_merged"] = plan.boundary_merged
             responses.append(
@@ -261,14 +323,21 @@ class TransformersBackend:
             )
         return responses
 
+    def _one_pass_prefix(self, plan: ChoiceTokens) -> list[int] | None:
+        """The tokens the choices share before their one differing last token, when one forward
+        pass scores them all (``one-pass``); None for the exact per-choice sums."""
+        if not self.one_pass_choices or len(plan.continuations) < 2:
+            return None
+        return plan.shared_prefix()
+
     def _score_rows(self, rows: list[_ScoringRow]) -> list[tuple[float, list[float]]]:
         """Log-probability of each row's scored tokens, and of its final candidates."""
         import torch
 
-        if self._device.type == "cpu":
+        if self.engine.engine == "fast":
             # On CPU a row alone costs no less per token than in a batch, skips the padding and
             # lets the attention kernel skip the masked half of the causal square; rows run side
-            # by side, one core each (see models.row_parallel).
+            # by side, one core each (see _fast.row_parallel).
             with cvalues_attention(self._model):
                 # The prefix stops short of every row's scored tokens.
                 limit = min(row.n_context for row in rows) - 1
@@ -332,52 +401,6 @@ def _eos_token_ids(model: Any, tokenizer: Any) -> list[int]:
     if tokenizer.eos_token_id is not None:
         ids.add(tokenizer.eos_token_id)
     return sorted(ids)
-
-
-def _sampling_processors(settings: GenerationSettings, rows: int, device: Any) -> Any:
-    from transformers import LogitsProcessorList, TemperatureLogitsWarper, TopPLogitsWarper
-
-    processors = LogitsProcessorList()
-    if settings.temperature <= 0:
-        return processors
-    processors.append(TemperatureLogitsWarper(settings.temperature))
-    if settings.top_p is not None and settings.top_p < 1.0:
-        processors.append(TopPLogitsWarper(settings.top_p))
-    processors.append(_GumbelMaxSampling(settings.seed, rows, device))
-    return processors
-
-
-class _GumbelMaxSampling:
-    """Adds Gumbel noise to the scores so that greedy decoding draws a sample of softmax(scores).
-
-    transformers' own sampling draws from the global RNG for the whole batch; a generator per
-    row makes each request's sample reproducible from its seed alone.
-    """
-
-    def __init__(self, seed: int | None, rows: int, device: Any) -> None:
-        import torch
-
-        self._generators = []
-        for _ in range(rows):
-            generator = torch.Generator(device=device)
-            if seed is None:
-                generator.seed()
-            else:
-                generator.manual_seed(seed)
-            self._generators.append(generator)
-
-    def __call__(self, input_ids: Any, scores: Any) -> Any:
-        import torch
-
-        uniform = torch.stack(
-            [
-                torch.rand(scores.shape[-1], generator=g, device=scores.device, dtype=torch.float32)
-                for g in self._generators
-            ]
-        )
-        # clamp: rand can return exactly 0, whose log is -inf
-        gumbel = -torch.log(-torch.log(uniform.clamp(min=1e-20)))
-        return scores + gumbel.to(scores.dtype)
 
 
 def _describe(exc: BaseException) -> str:

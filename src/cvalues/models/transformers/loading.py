@@ -44,6 +44,7 @@ class LoadedModel:
     # True when this load converted a GGUF file (and wrote the cache); False when it read the cache.
     converted_now: bool
     load_seconds: float
+    dtype: str = ""  # the precision the weights run in ("auto" resolved: "bfloat16", "float32", ...)
 
 
 def resolve_device(device: str) -> Any:
@@ -69,8 +70,27 @@ def resolve_dtype(dtype: str, device: Any) -> Any:
         return getattr(torch, dtype)
     if device.type == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    # Half precision on CPU is slower than float32 and loses accuracy: float32 there.
-    return torch.float32
+    # On CPU, bfloat16 only where the cores compute it natively (AVX512-BF16 or AMX); emulated
+    # half precision is slower than float32. benchmarks/RESULTS.md records the accuracy cost.
+    return torch.bfloat16 if cpu_has_native_bf16() else torch.float32
+
+
+CPU_BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
+
+
+def cpu_has_native_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
+    """Whether this CPU has bfloat16 instructions: the kernel's CPU flags, or torch's own probe
+    where there is no /proc/cpuinfo (torch's probe is private, so it is only a fallback)."""
+    try:
+        for line in cpuinfo.read_text(encoding="utf-8", errors="replace").splitlines():
+            if line.startswith("flags"):
+                return bool(CPU_BF16_FLAGS & set(line.partition(":")[2].split()))
+    except OSError:
+        pass
+    import torch
+
+    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in probes)
 
 
 def file_sha256(path: Path) -> str:
@@ -123,6 +143,7 @@ def load_local_model(
         source=source,
         converted_now=converted_now,
         load_seconds=time.perf_counter() - started,
+        dtype=str(torch_dtype).removeprefix("torch."),
     )
 
 

@@ -26,17 +26,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from cvalues.models.fast_attention import cvalues_attention
-from cvalues.models.kv_buffer import buffered_layer_class
-from cvalues.models.prefix_prefill import (
+from cvalues.models.transformers._fast.attention import cvalues_attention
+from cvalues.models.transformers._fast.kv_buffer import buffered_layer_class
+from cvalues.models.transformers._fast.prefix_prefill import (
     SharedPrefix,
     cache_argument,
     forward_row,
     plain_layers,
     returned_cache,
 )
-from cvalues.models.prompt_lookup import MAX_DRAFT, PromptLookup
-from cvalues.models.row_parallel import map_pieces
+from cvalues.models.transformers._fast.prompt_lookup import MAX_DRAFT, PromptLookup
+from cvalues.models.transformers._fast.row_parallel import map_pieces
 
 # Compact the batch when at least this share of its rows has ended and a few steps remain.
 _COMPACT_SHARE = 0.25

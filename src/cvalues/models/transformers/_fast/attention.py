@@ -7,7 +7,7 @@ Two cases differ from transformers' sdpa function; everything else is handed to 
   before the call; here SDPA shares them (``enable_gqa``). On CPU the result is the same to
   the bit, without copying the whole cache three times per layer.
 - A prompt whose first ``length`` tokens are already in the cache (a prefix shared by the
-  batch, computed once; see ``models.prefix_prefill``): the mask transformers builds for that
+  batch, computed once; see ``_fast.prefix_prefill``): the mask transformers builds for that
   call (causal, shifted by the prefix) makes the CPU kernel compute every query/key block.
   Here the prefix keys (all visible) and the prompt's own keys (causal, which skips the masked
   half) are attended separately and the two softmaxes merged with their log-sum-exps: the same
