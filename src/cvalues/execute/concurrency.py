@@ -49,7 +49,9 @@ class LimitChange:
 class AdaptiveLimit:
     """How many requests may be in flight now; ``acquire`` before sending, ``release`` after."""
 
-    def __init__(self, ceiling: int, settings: AIMDSettings | None = None, *, throttled_start: int = 0) -> None:
+    def __init__(
+        self, ceiling: int, settings: AIMDSettings | None = None, *, throttled_start: int = 0
+    ) -> None:
         self.settings = settings or AIMDSettings()
         self.ceiling = max(1, ceiling)
         self.floor = max(1, min(self.settings.floor, self.ceiling))

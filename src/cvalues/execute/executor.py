@@ -6,9 +6,10 @@ saves finished answers in batched writes, and shows progress. Tasks build reques
 responses; they never call a backend themselves.
 
 Interrupts (Ctrl-C, task cancellation): every answer that arrived is written to the store
-(answers waiting for a batched write are written as the executor unwinds). A batch still in flight is abandoned and sent again on the next run. Its ``complete`` call is
-cancelled at its current ``await``: an HTTP backend drops the connection (the server may still
-finish that generation); a backend that computes in a worker thread (``asyncio.to_thread``)
+(answers waiting for a batched write are written as the executor unwinds). A batch still in
+flight is abandoned and sent again on the next run. Its ``complete`` call is cancelled at its
+current ``await``: an HTTP backend drops the connection (the server may still finish that
+generation); a backend that computes in a worker thread (``asyncio.to_thread``)
 cannot be stopped from Python, so ``run_requests`` runs such threads as daemons and does not
 wait for them, and the process can exit at once while the thread is still computing.
 """

@@ -89,7 +89,10 @@ class OpenAIBackend:
             from openai import AsyncOpenAI
 
             self._sdk = AsyncOpenAI(
-                api_key=self.api_key, base_url=self.base_url, timeout=self.timeout_s, max_retries=self.max_retries
+                api_key=self.api_key,
+                base_url=self.base_url,
+                timeout=self.timeout_s,
+                max_retries=self.max_retries,
             )
         return self._sdk
 
