@@ -106,13 +106,11 @@ def instant_part(args: argparse.Namespace, tmp: Path, inspect_py: str | None, lm
         runs = compare_tools(
             args, tmp, root + "/v1", "instant", prompts, args.max_tokens, inspect_py, lm_eval_py
         )
-        # Resume: the same command on the last cvalues store sends nothing.
-        before = server_count(root)
+        # Resume: the same command on the last cvalues store; the server counts what it sends.
         last = runs["cvalues"][-1]
-        resumed = run_cvalues(
-            args, root + "/v1", "instant", prompts, args.max_tokens, last["db"], last["out"]
+        runs["resume"] = run_cvalues(
+            args, root + "/v1", "instant", prompts, args.max_tokens, last["db"], last["out"], f"{root}/stats"
         )
-        runs["resume"] = {**resumed, "requests_sent": server_count(root) - before}
     finally:
         server.terminate()
         server.wait(timeout=10)
@@ -187,7 +185,14 @@ def compare_tools(
 
 
 def run_cvalues(
-    args: argparse.Namespace, base_url: str, model: str, prompts: Path, max_tokens: int, db: str, out: str
+    args: argparse.Namespace,
+    base_url: str,
+    model: str,
+    prompts: Path,
+    max_tokens: int,
+    db: str,
+    out: str,
+    stats_url: str | None = None,
 ) -> dict:
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src") + os.pathsep + os.environ.get("PYTHONPATH", "")}
     command = [
@@ -207,6 +212,7 @@ def run_cvalues(
         str(max_tokens),
         "--model",
         model,
+        *(["--stats-url", stats_url] if stats_url else []),
     ]
     return {**run_driver(command, env=env), "db": db, "out": out}
 
@@ -303,11 +309,6 @@ def wait_ready(url: str, timeout_s: float = 60) -> None:
         except OSError:
             time.sleep(0.2)
     raise RuntimeError(f"{url} not ready after {timeout_s} s")
-
-
-def server_count(root: str) -> int:
-    with urllib.request.urlopen(f"{root}/stats", timeout=5) as reply:
-        return int(json.load(reply)["chat"])
 
 
 def machine() -> dict:

@@ -158,3 +158,25 @@ def test_resume_of_10000_requests_sends_nothing_with_chunked_lookups(store: Stor
     assert again.batches == []
     assert [r.text for r in second.responses] == [f"echo:问题{i}" for i in range(10_000)]
     assert len(selects) == -(-10_000 // IN_CHUNK_SIZE)  # one IN query per chunk, not per request
+
+
+def test_the_spelled_out_to_dicts_match_dataclasses_asdict() -> None:
+    from dataclasses import asdict
+
+    from cvalues.core.requests import ModelResponse
+
+    settings = GenerationSettings(temperature=0.7, max_tokens=9, top_p=0.9, seed=3, system_prompt="系统")
+    assert settings.to_dict() == asdict(settings)
+    response = ModelResponse(
+        text="好",
+        choice_logprobs={"A": -0.1, "B": None},
+        error=None,
+        input_tokens=3,
+        output_tokens=1,
+        latency_s=0.5,
+        extra={"finish_reason": "stop", "nested": {"k": [1, 2]}},
+    )
+    as_dict = response.to_dict()
+    assert as_dict == asdict(response)
+    as_dict["extra"]["nested"]["k"].append(3)
+    assert response.extra["nested"]["k"] == [1, 2]  # a copy, as asdict makes

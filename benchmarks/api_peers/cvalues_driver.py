@@ -17,6 +17,7 @@ import json
 import os
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 
@@ -29,6 +30,9 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--max-tokens", type=int, default=16)
     parser.add_argument("--model", default="instant")
+    parser.add_argument(
+        "--stats-url", help="the instant server's /stats: count the requests the timed run sent"
+    )
     args = parser.parse_args()
     os.environ.setdefault("CVALUES_BENCH_KEY", "EMPTY")
 
@@ -66,10 +70,13 @@ def main() -> None:
         one.write_text(args.prompts.open(encoding="utf-8").readline(), encoding="utf-8")
         with contextlib.redirect_stdout(io.StringIO()):
             app(argv(one, f"sqlite:///{warm}/warm.db", f"{warm}/out"), standalone_mode=False)
+    before = served(args.stats_url)
     cpu0, t0 = time.process_time(), time.perf_counter()
     with contextlib.redirect_stdout(io.StringIO()):
         app(argv(args.prompts, args.db, args.out), standalone_mode=False)
     wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    after = served(args.stats_url)
+    sent = None if before is None or after is None else after - before
     samples = [json.loads(line) for line in (Path(args.out) / "samples.jsonl").open(encoding="utf-8")]
     answered = sum(1 for s in samples if s.get("response") or s.get("text") or s.get("reply"))
     print(
@@ -81,9 +88,17 @@ def main() -> None:
                 "answered": answered,
                 "wall_s": wall,
                 "cpu_s": cpu,
+                "requests_sent": sent,
             }
         )
     )
+
+
+def served(stats_url: str | None) -> int | None:
+    if not stats_url:
+        return None
+    with urllib.request.urlopen(stats_url, timeout=5) as reply:
+        return int(json.load(reply)["chat"])
 
 
 if __name__ == "__main__":

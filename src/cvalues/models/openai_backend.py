@@ -99,6 +99,8 @@ class OpenAIBackend:
     async def complete(
         self, requests: Sequence[ModelRequest], settings: GenerationSettings
     ) -> list[ModelResponse]:
+        if len(requests) == 1:  # what the executor sends a server; gather's task costs more than the call
+            return [await self._complete_one(requests[0], settings)]
         return list(await asyncio.gather(*(self._complete_one(r, settings) for r in requests)))
 
     async def aclose(self) -> None:
