@@ -120,7 +120,9 @@ def test_the_executor_backs_off_a_server_that_sheds_load(llama_server: RunningSe
         adaptive = _shedding_run(proxy.base_url, f"sqlite:///{tmp_path / 'adaptive.db'}", adaptive=True)
         shed_adaptive = proxy.shed
         assert proxy.max_forwarded <= 2
-    assert fixed.n_failed == adaptive.n_failed == 0  # retries with Retry-After answer everything
+    # Backing off, every request gets through on its retries (at a fixed 16 in flight on a slow
+    # machine, some run out of their 50 retries: not asserted, as that depends on the machine).
+    assert adaptive.n_failed == 0
     assert fixed.concurrency_changes == []
     reasons = [reason for _, reason in adaptive.concurrency_changes]
     assert "throttled" in reasons
