@@ -79,6 +79,7 @@ class ChatCompletionsClient:
                 headers=self._headers,
                 timeout=aiohttp.ClientTimeout(total=self.timeout_s),
                 skip_auto_headers=("User-Agent",),
+                trust_env=True,  # HTTPS_PROXY / NO_PROXY and .netrc, as the SDK's httpx client honours them
             )
         return self._session
 
