@@ -65,6 +65,9 @@ def main() -> None:
     parser.add_argument("--llama-max-tokens", type=int, default=8)
     parser.add_argument("--lookups", type=int, default=10_000, help="stored answers for the resume figure")
     parser.add_argument("--record", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument(
+        "--peer-timeout", type=float, default=600, help="seconds before a peer's run is stopped"
+    )
     args = parser.parse_args()
     inspect_py = args.inspect_python or args.peer_python
     lm_eval_py = args.lm_eval_python or args.peer_python
@@ -174,11 +177,16 @@ def compare_tools(
             model,
         ]
         if lm_eval_py:
-            runs["lm-eval"].append(run_driver([lm_eval_py, str(PEERS / "lm_eval_driver.py"), *common]))
+            runs["lm-eval"].append(
+                run_driver(
+                    [lm_eval_py, str(PEERS / "lm_eval_driver.py"), *common], timeout_s=args.peer_timeout
+                )
+            )
         if inspect_py:
             runs["inspect_ai"].append(
                 run_driver(
-                    [inspect_py, str(PEERS / "inspect_driver.py"), *common, "--log-dir", str(where / "logs")]
+                    [inspect_py, str(PEERS / "inspect_driver.py"), *common, "--log-dir", str(where / "logs")],
+                    timeout_s=args.peer_timeout,
                 )
             )
     return runs
@@ -217,13 +225,20 @@ def run_cvalues(
     return {**run_driver(command, env=env), "db": db, "out": out}
 
 
-def run_driver(command: list[str], env: dict[str, str] | None = None) -> dict:
+def run_driver(command: list[str], env: dict[str, str] | None = None, timeout_s: float = 1800) -> dict:
+    """One tool's run; a crash or a run past ``timeout_s`` is recorded as failed, not fatal."""
     load = os.getloadavg()[0]
     t0 = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=1800)
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        return {"failed": f"did not finish in {timeout_s:g} s (stopped)", "load_before": load}
     process_wall = time.perf_counter() - t0
     if done.returncode != 0:
-        raise RuntimeError(f"{command[1]} failed ({done.returncode}):\n{done.stderr[-3000:]}")
+        return {
+            "failed": f"exit {done.returncode}: {done.stderr.strip().splitlines()[-1:]}",
+            "load_before": load,
+        }
     result = json.loads(done.stdout.strip().splitlines()[-1])
     return {**result, "process_wall_s": process_wall, "load_before": load}
 
@@ -325,8 +340,10 @@ def machine() -> dict:
 
 def summary(runs: list[dict]) -> dict:
     """Median items/s over the runs (in-process wall), and median CPU ms per request."""
+    failed = [r["failed"] for r in runs if "failed" in r]
+    runs = [r for r in runs if "failed" not in r]
     if not runs:
-        return {}
+        return {"failed": failed} if failed else {}
     rates = [r["items"] / r["wall_s"] for r in runs]
     cpu = [1000 * r["cpu_s"] / r["items"] for r in runs]
     return {
@@ -337,6 +354,7 @@ def summary(runs: list[dict]) -> dict:
         "items": runs[0]["items"],
         "version": runs[0].get("version"),
         "load": [round(r["load_before"], 1) for r in runs],
+        "failed": failed,
     }
 
 
@@ -376,11 +394,14 @@ def record(report: dict) -> None:
         for tool, t in s.items():
             if not t:
                 continue
+            if "items_s" not in t:
+                lines.append(f"| {tool} | | | | failed: {'; '.join(t['failed'])} | | | | |")
+                continue
             ratio = ours / t["items_s"]
             lines.append(
                 f"| {tool} | {t['version']} | {t['items']} | {t['answered']} | {t['items_s']:.0f} | "
                 f"{', '.join(f'{r:.0f}' for r in t['rates'])} | {t['cpu_ms']:.2f} | {ratio:.2f}× | "
-                f"{t['load']} |"
+                f"{t['load']}{' (failed runs: ' + '; '.join(t['failed']) + ')' if t['failed'] else ''} |"
             )
         if "resume" in runs:
             r = runs["resume"]

@@ -45,6 +45,8 @@ def main() -> None:
         display="none",
     )
     wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    if not logs:
+        raise SystemExit("inspect_ai returned no log (interrupted?)")
     log = logs[0]
     done = sum(1 for s in (log.samples or []) if s.output and s.output.completion)
     import inspect_ai
