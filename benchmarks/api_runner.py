@@ -399,8 +399,8 @@ def record(report: dict) -> None:
                 continue
             ratio = ours / t["items_s"]
             lines.append(
-                f"| {tool} | {t['version']} | {t['items']} | {t['answered']} | {t['items_s']:.0f} | "
-                f"{', '.join(f'{r:.0f}' for r in t['rates'])} | {t['cpu_ms']:.2f} | {ratio:.2f}× | "
+                f"| {tool} | {t['version']} | {t['items']} | {t['answered']} | {t['items_s']:.3g} | "
+                f"{', '.join(f'{r:.3g}' for r in t['rates'])} | {t['cpu_ms']:.2f} | {ratio:.2f}× | "
                 f"{t['load']}{' (failed runs: ' + '; '.join(t['failed']) + ')' if t['failed'] else ''} |"
             )
         if "resume" in runs:
