@@ -1,8 +1,15 @@
 """An HTTP proxy on loopback that fails the first requests on purpose, then forwards to a server.
 
 ``FaultyProxy(upstream, faults=[429, 500])`` answers the first request with 429 (and
-``Retry-After: 1``), the second with 500, and forwards every later one. It records when each
-request arrived, so a test can check how many attempts a client made and how far apart.
+``Retry-After: 1``), the second with 500, and forwards every later one. A fault ``HANG``
+holds the request for ``hang_s`` seconds before forwarding it (a client's timeout fires
+first). It records when each request arrived, so a test can check how many attempts a client
+made and how far apart.
+
+``FaultyProxy(upstream, max_in_flight=2)`` sheds load as an overloaded API does: a request
+that arrives while ``max_in_flight`` others are being served gets 429 with
+``retry-after-ms: shed_retry_after_ms``. ``shed`` counts those answers and
+``max_forwarded`` the most requests it ever had upstream at once.
 """
 
 from __future__ import annotations
@@ -16,17 +23,37 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 
 RETRY_AFTER_S = 1
+HANG = -1  # a fault: hold the request for ``hang_s`` before forwarding it
+
+
+class _ProxyServer(ThreadingHTTPServer):
+    request_queue_size = 128  # a client opening dozens of connections at once must not be refused
+    daemon_threads = True
 
 
 class FaultyProxy:
-    def __init__(self, upstream: str, faults: Sequence[int]) -> None:
+    def __init__(
+        self,
+        upstream: str,
+        faults: Sequence[int] = (),
+        *,
+        hang_s: float = 5.0,
+        max_in_flight: int | None = None,
+        shed_retry_after_ms: int = 50,
+    ) -> None:
         """``upstream``: the server's root, e.g. ``http://127.0.0.1:8080``; ``faults``: the
-        status codes to answer the first ``len(faults)`` requests with."""
+        status codes (or ``HANG``) to answer the first ``len(faults)`` requests with."""
         self.upstream = upstream.rstrip("/")
         self.faults = list(faults)
+        self.hang_s = hang_s
+        self.max_in_flight = max_in_flight
+        self.shed_retry_after_ms = shed_retry_after_ms
+        self.shed = 0
+        self.forwarding = 0
+        self.max_forwarded = 0
         self.arrivals: list[float] = []
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._server = _ProxyServer(("127.0.0.1", 0), self._handler_class())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
@@ -68,11 +95,43 @@ class FaultyProxy:
 
             def _handle(self, body: bytes | None) -> None:
                 fault = proxy._next_fault()
+                if fault == HANG:
+                    time.sleep(proxy.hang_s)
+                    fault = None
+                if proxy.max_in_flight is not None and body is not None:
+                    with proxy._lock:
+                        overloaded = proxy.forwarding >= proxy.max_in_flight
+                        if overloaded:
+                            proxy.shed += 1
+                        else:
+                            proxy.forwarding += 1
+                            proxy.max_forwarded = max(proxy.max_forwarded, proxy.forwarding)
+                    if overloaded:
+                        self._shed()
+                        return
+                    try:
+                        self._forward(body)
+                    finally:
+                        with proxy._lock:
+                            proxy.forwarding -= 1
+                    return
                 if fault is not None:
                     self._reply(
                         fault, b'{"error": {"message": "injected fault"}}', "application/json", fault == 429
                     )
                     return
+                self._forward(body)
+
+            def _shed(self) -> None:
+                payload = b'{"error": {"message": "overloaded, slow down"}}'
+                self.send_response(429)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.send_header("retry-after-ms", str(proxy.shed_retry_after_ms))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def _forward(self, body: bytes | None) -> None:
                 request = urllib.request.Request(
                     proxy.upstream + self.path,
                     data=body,

@@ -58,7 +58,7 @@ def test_api_key_from_the_named_variable(monkeypatch: pytest.MonkeyPatch) -> Non
         ModelSpec(provider="openai", name="gpt-4o-mini", api_key_env=NO_KEY_ENV), concurrency=3
     )
     assert (backend.batch_size, backend.max_concurrency) == (1, 3)
-    assert backend._client.api_key == "sk-test"
+    assert backend.api_key == "sk-test"
     asyncio.run(backend.aclose())
 
 

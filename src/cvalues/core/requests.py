@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 RequestKind = Literal["generate", "choices", "reward"]
@@ -27,7 +28,15 @@ class GenerationSettings:
     system_prompt: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # Spelled out rather than dataclasses.asdict (a recursive deep copy): this runs for every
+        # request hash, and the executor's per-request cost is a product goal.
+        return {
+            "temperature": self.temperature,
+            "max_tokens": self.max_tokens,
+            "top_p": self.top_p,
+            "seed": self.seed,
+            "system_prompt": self.system_prompt,
+        }
 
 
 @dataclass(frozen=True)
@@ -75,7 +84,18 @@ class ModelResponse:
         return self.error is None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # Spelled out rather than dataclasses.asdict, which deep-copies field by field; every saved
+        # answer goes through here. ``extra`` and ``choice_logprobs`` are copied (JSON values).
+        return {
+            "text": self.text,
+            "reasoning": self.reasoning,
+            "choice_logprobs": None if self.choice_logprobs is None else dict(self.choice_logprobs),
+            "error": self.error,
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "latency_s": self.latency_s,
+            "extra": copy.deepcopy(self.extra),
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelResponse:

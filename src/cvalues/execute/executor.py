@@ -1,13 +1,15 @@
 """The executor: the one place that sends requests to a model backend.
 
 It serves what the store already holds, sends each distinct request once, batches and
-parallelises the rest as the backend asks, saves every finished batch at once, and shows
-progress. Tasks build requests and read responses; they never call a backend themselves.
+parallelises the rest as the backend asks (under an adaptive concurrency limit for servers),
+saves finished answers in batched writes, and shows progress. Tasks build requests and read
+responses; they never call a backend themselves.
 
-Interrupts (Ctrl-C, task cancellation): every batch that finished is already in the store.
-A batch still in flight is abandoned and sent again on the next run. Its ``complete`` call is
-cancelled at its current ``await``: an HTTP backend drops the connection (the server may still
-finish that generation); a backend that computes in a worker thread (``asyncio.to_thread``)
+Interrupts (Ctrl-C, task cancellation): every answer that arrived is written to the store
+(answers waiting for a batched write are written as the executor unwinds). A batch still in
+flight is abandoned and sent again on the next run. Its ``complete`` call is cancelled at its
+current ``await``: an HTTP backend drops the connection (the server may still finish that
+generation); a backend that computes in a worker thread (``asyncio.to_thread``)
 cannot be stopped from Python, so ``run_requests`` runs such threads as daemons and does not
 wait for them, and the process can exit at once while the thread is still computing.
 """
@@ -19,11 +21,18 @@ import threading
 import time
 from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from cvalues.core.requests import GenerationSettings, ModelRequest, ModelResponse, request_hash
+from cvalues.execute.concurrency import AdaptiveLimit, FixedLimit
 from cvalues.execute.progress import progress_bar
+from cvalues.execute.save_buffer import (
+    DEFAULT_SAVE_EVERY,
+    DEFAULT_SAVE_INTERVAL_S,
+    AnsweredRow,
+    SaveBuffer,
+)
 
 if TYPE_CHECKING:  # the store pulls in SQLAlchemy; importing requests stays light
     from cvalues.core.backend import Backend
@@ -53,6 +62,8 @@ class ExecutionResult:
     n_failed: int
     n_deduplicated: int
     elapsed_s: float
+    # (new limit, reason) each time adaptive concurrency changed the limit, in order.
+    concurrency_changes: list[tuple[int, str]] = field(default_factory=list)
 
 
 async def execute(
@@ -63,12 +74,22 @@ async def execute(
     *,
     progress: bool = True,
     description: str = "",
+    adaptive_concurrency: bool = True,
+    save_every: int = DEFAULT_SAVE_EVERY,
+    save_interval_s: float = DEFAULT_SAVE_INTERVAL_S,
+    on_saved: Callable[[list[str]], None] | None = None,
 ) -> ExecutionResult:
     """Answer every request, from the store where possible and from ``backend`` otherwise.
 
     Never raises for a failed request: its response carries ``error`` (it is stored, and sent
     again on the next run). Errors of the store itself, and interrupts, do propagate. The
     backend is not closed: the caller owns it.
+
+    ``adaptive_concurrency``: keep at most an AIMD limit of requests in flight, under the
+    backend's ``max_concurrency`` (see ``execute.concurrency``); off, always the maximum.
+    Answers are written to the store in batches of ``save_every`` rows or after
+    ``save_interval_s``, whichever comes first; an answer counts (progress, ``on_saved`` with its
+    hashes, the result) only once it is written, and an interrupt writes what was answered.
     """
     started = time.perf_counter()
     model_key = backend.spec.key
@@ -85,20 +106,34 @@ async def execute(
     pending.sort(key=lambda entry: _prompt_length(entry[1]), reverse=True)
     n_deduplicated = sum(len(positions[digest]) - 1 for digest, _ in pending)
     batches = list(_chunks(pending, max(1, int(backend.batch_size))))
+    ceiling = max(1, int(backend.max_concurrency))
+    limiter: AdaptiveLimit | FixedLimit = (
+        AdaptiveLimit(ceiling, throttled_start=_throttled(backend))
+        if adaptive_concurrency and ceiling > 1
+        else FixedLimit(ceiling)
+    )
 
     with progress_bar(description or model_key, total=len(requests), done=n_cached, enabled=progress) as bar:
 
-        def on_batch_done(batch: list[PendingRequest], responses: list[ModelResponse]) -> None:
-            answered = [(digest, request, r) for (digest, request), r in zip(batch, responses, strict=True)]
-            store.save_responses([(digest, model_key, request, r) for digest, request, r in answered])
-            for digest, _, response in answered:
+        def save(rows: list[AnsweredRow]) -> None:
+            store.save_responses([(digest, model_key, request, r) for digest, request, r in rows])
+
+        def acknowledge(rows: list[AnsweredRow]) -> None:
+            for digest, _, response in rows:
                 answers[digest] = response
             bar.advance(
-                sum(len(positions[digest]) for digest, _, _ in answered),
-                failed=sum(len(positions[digest]) for digest, _, r in answered if not r.ok),
+                sum(len(positions[digest]) for digest, _, _ in rows),
+                failed=sum(len(positions[digest]) for digest, _, r in rows if not r.ok),
             )
+            if on_saved is not None:
+                on_saved([digest for digest, _, _ in rows])
 
-        await _run_batches(batches, backend, settings, on_batch_done)
+        buffer = SaveBuffer(save, acknowledge, max_rows=save_every, max_delay_s=save_interval_s)
+        try:
+            await _run_batches(batches, backend, settings, limiter, buffer)
+        finally:
+            # Answers that arrived are kept even on an interrupt; no await, so nothing cancels it.
+            buffer.flush()
 
     responses = [answers[digest] for digest in hashes]
     return ExecutionResult(
@@ -109,6 +144,7 @@ async def execute(
         n_failed=sum(not response.ok for response in responses),
         n_deduplicated=n_deduplicated,
         elapsed_s=time.perf_counter() - started,
+        concurrency_changes=[(change.limit, change.reason) for change in limiter.history],
     )
 
 
@@ -185,22 +221,33 @@ async def _run_batches(
     batches: list[list[PendingRequest]],
     backend: Backend,
     settings: GenerationSettings,
-    on_batch_done: Callable[[list[PendingRequest], list[ModelResponse]], None],
+    limiter: AdaptiveLimit | FixedLimit,
+    buffer: SaveBuffer,
 ) -> None:
-    """Send batches with at most ``backend.max_concurrency`` in flight, in the given order."""
-    queue = iter(batches)
+    """Send batches in the given order, as many in flight as ``limiter`` allows at each moment."""
 
-    async def worker() -> None:
-        # Workers share one iterator; only one coroutine runs at a time, so each batch goes once.
-        for batch in queue:
-            responses = await _complete_batch(backend, [request for _, request in batch], settings)
-            # No await between the answer and the save: a cancellation cannot lose a finished batch.
-            on_batch_done(batch, responses)
+    async def send(batch: list[PendingRequest]) -> None:
+        started = time.perf_counter()
+        responses = await _complete_batch(backend, [request for _, request in batch], settings)
+        limiter.release(time.perf_counter() - started, _throttled(backend))
+        # No await between the answer and handing it to the buffer: a cancellation cannot lose it.
+        buffer.add([(digest, request, r) for (digest, request), r in zip(batch, responses, strict=True)])
 
-    n_workers = min(max(1, int(backend.max_concurrency)), len(batches))
+    if not batches:
+        return
     async with asyncio.TaskGroup() as group:
-        for _ in range(n_workers):
-            group.create_task(worker())
+        flusher = group.create_task(buffer.flush_periodically())
+        sending = []
+        for batch in batches:
+            await limiter.acquire()
+            sending.append(group.create_task(send(batch)))
+        await asyncio.gather(*sending)
+        flusher.cancel()
+
+
+def _throttled(backend: Backend) -> int:
+    """How many 429/503 answers the backend has seen (0 for one that does not count them)."""
+    return int(getattr(backend, "throttled", 0))
 
 
 async def _complete_batch(

@@ -42,6 +42,11 @@ class LazyBackend:
         self.max_concurrency = 1 if local else concurrency
 
     @property
+    def throttled(self) -> int:
+        """The loaded backend's count of 429/503 answers (for the executor's adaptive concurrency)."""
+        return int(getattr(self._backend, "throttled", 0))
+
+    @property
     def loaded(self) -> bool:
         return self._backend is not None
 

@@ -1,13 +1,12 @@
-"""Any OpenAI-compatible chat endpoint (OpenAI, vLLM's server, llama.cpp's server, ...) via the
-official ``openai`` SDK.
+"""Any OpenAI-compatible chat endpoint (OpenAI, vLLM's server, llama.cpp's server, ...).
 
-Retries are the SDK's own (``AsyncOpenAI(max_retries=...)``; checked in openai 3.57,
-``openai/_base_client.py``): it retries connection errors, timeouts, and HTTP 408, 409, 429 and
-5xx (a server's ``x-should-retry`` header overrides that). Before a retry it waits as the
-server's ``retry-after-ms`` or ``retry-after`` header says (seconds, or an HTTP date) when that
-is between 0 and 120 s, and gives up at once when it is longer; without the header it backs off
-exponentially, 0.5 s * 2^n capped at 8 s, less up to 25% jitter. A request that still fails
-comes back as ``ModelResponse(error=...)``, never as an exception.
+Two transports: ``generate`` requests, the bulk of every run, go through the thin aiohttp
+client of ``models.chat_http`` (the SDK's per-request overhead is larger than a fast server's
+answer time); ``choices`` requests, whose logprob answers the SDK types for us, go through the
+official ``openai`` SDK, created on first use. Both retry the same way (the SDK's rules,
+described in ``chat_http``): connection errors, timeouts, HTTP 408, 409, 429 and 5xx, waiting
+as Retry-After says. A request that still fails comes back as ``ModelResponse(error=...)``,
+never as an exception.
 
 ``generate``: one chat completion; ``settings.system_prompt`` goes first unless the request has
 its own system message.
@@ -37,6 +36,12 @@ from cvalues.core.backend import ModelSpec
 from cvalues.core.errors import BackendError
 from cvalues.core.requests import GenerationSettings, ModelRequest, ModelResponse
 from cvalues.models.chat import chat_messages
+from cvalues.models.chat_http import (
+    ChatCompletionsClient,
+    ChatConnectionError,
+    ChatStatusError,
+    ChatTimeoutError,
+)
 from cvalues.models.logprob_walk import TokenLogprob, score_choices, token_bytes
 
 TOP_LOGPROBS = 20  # the most the OpenAI API allows
@@ -48,14 +53,13 @@ MAX_CHOICE_TOKENS = 32
 # Statuses the SDK retries besides 5xx (openai/_base_client.py, _should_retry).
 _RETRIED_STATUS = (408, 409, 429)
 LOCAL_SERVER_KEY = "EMPTY"  # local servers ignore the key, but the SDK requires one
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
 
 
 class OpenAIBackend:
     def __init__(
         self, spec: ModelSpec, *, timeout_s: float = 120.0, max_retries: int = 6, concurrency: int = 8
     ) -> None:
-        from openai import AsyncOpenAI
-
         api_key = os.environ.get(spec.api_key_env) or (LOCAL_SERVER_KEY if spec.base_url else None)
         if api_key is None:
             raise BackendError(
@@ -67,17 +71,42 @@ class OpenAIBackend:
         self.max_concurrency = max(1, concurrency)
         self.timeout_s = timeout_s
         self.max_retries = max_retries
-        self._client = AsyncOpenAI(
-            api_key=api_key, base_url=spec.base_url, timeout=timeout_s, max_retries=max_retries
+        self.api_key = api_key
+        # As the SDK does: an explicit base URL, else OPENAI_BASE_URL, else OpenAI's.
+        self.base_url = spec.base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
+        self._http = ChatCompletionsClient(
+            self.base_url, api_key, timeout_s=timeout_s, max_retries=max_retries, max_connections=concurrency
         )
+        self._sdk: Any = None
+
+    @property
+    def throttled(self) -> int:
+        """429 and 503 answers seen so far (the executor's adaptive concurrency reads it)."""
+        return self._http.throttled
+
+    def _sdk_client(self) -> Any:
+        if self._sdk is None:
+            from openai import AsyncOpenAI
+
+            self._sdk = AsyncOpenAI(
+                api_key=self.api_key,
+                base_url=self.base_url,
+                timeout=self.timeout_s,
+                max_retries=self.max_retries,
+            )
+        return self._sdk
 
     async def complete(
         self, requests: Sequence[ModelRequest], settings: GenerationSettings
     ) -> list[ModelResponse]:
+        if len(requests) == 1:  # what the executor sends a server; gather's task costs more than the call
+            return [await self._complete_one(requests[0], settings)]
         return list(await asyncio.gather(*(self._complete_one(r, settings) for r in requests)))
 
     async def aclose(self) -> None:
-        await self._client.close()
+        await self._http.aclose()
+        if self._sdk is not None:
+            await self._sdk.close()
 
     async def _complete_one(self, request: ModelRequest, settings: GenerationSettings) -> ModelResponse:
         started = time.perf_counter()
@@ -97,21 +126,24 @@ class OpenAIBackend:
             options["top_p"] = settings.top_p
         if settings.seed is not None:
             options["seed"] = settings.seed
-        completion = await self._client.chat.completions.create(
-            model=self.spec.name, messages=chat_messages(request, settings), **options
+        completion = await self._http.create(
+            {"model": self.spec.name, "messages": chat_messages(request, settings), **options}
         )
-        choice = completion.choices[0]
+        choice = completion["choices"][0]
         response = ModelResponse(
-            text=choice.message.content or "",
-            reasoning=reasoning_of(choice.message),
-            extra={"finish_reason": choice.finish_reason},
+            text=(choice.get("message") or {}).get("content") or "",
+            reasoning=reasoning_of(choice.get("message") or {}),
+            extra={"finish_reason": choice.get("finish_reason")},
         )
-        _record_usage(response, completion)
+        usage = completion.get("usage")
+        if isinstance(usage, dict):
+            response.input_tokens = usage.get("prompt_tokens")
+            response.output_tokens = usage.get("completion_tokens")
         return response
 
     async def _choices(self, request: ModelRequest, settings: GenerationSettings) -> ModelResponse:
         longest = max((len(c.encode("utf-8")) for c in request.choices), default=1)
-        completion = await self._client.chat.completions.create(
+        completion = await self._sdk_client().chat.completions.create(
             model=self.spec.name,
             messages=chat_messages(request, settings),
             temperature=0,
@@ -143,6 +175,13 @@ class OpenAIBackend:
 
         where = self.spec.base_url or "the API"
         retried = f" (after {self.max_retries} {'retry' if self.max_retries == 1 else 'retries'})"
+        if isinstance(exc, ChatStatusError):
+            transient = exc.status in _RETRIED_STATUS or exc.status >= 500
+            return f"HTTP {exc.status} from {where}{retried if transient else ''}: {exc.message}"
+        if isinstance(exc, ChatTimeoutError):
+            return f"request to {where} timed out after {self.timeout_s:g} s{retried}"
+        if isinstance(exc, ChatConnectionError):
+            return f"cannot connect to {where}{retried}: {exc}"
         if isinstance(exc, APIStatusError):
             transient = exc.status_code in _RETRIED_STATUS or exc.status_code >= 500
             return f"HTTP {exc.status_code} from {where}{retried if transient else ''}: {exc.message}"
@@ -170,11 +209,15 @@ def _record_usage(response: ModelResponse, completion: Any) -> None:
 
 def reasoning_of(message: Any) -> str | None:
     """A reasoning server's separate thinking: ``reasoning_content`` (DeepSeek, vLLM, llama.cpp) or
-    ``reasoning`` (OpenRouter, newer vLLM). The SDK keeps unknown fields as extra attributes."""
+    ``reasoning`` (OpenRouter, newer vLLM). ``message`` is the thin client's JSON object, or an SDK
+    message, which keeps unknown fields as extra attributes."""
     for name in ("reasoning_content", "reasoning"):
-        value = getattr(message, name, None)
-        if value is None:
-            value = (getattr(message, "model_extra", None) or {}).get(name)
+        if isinstance(message, dict):  # the thin client's parsed JSON
+            value = message.get(name)
+        else:
+            value = getattr(message, name, None)
+            if value is None:
+                value = (getattr(message, "model_extra", None) or {}).get(name)
         if isinstance(value, str) and value:
             return value
     return None

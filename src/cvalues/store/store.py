@@ -74,6 +74,7 @@ class Store:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._response_upsert: Any = None
 
     @property
     def url(self) -> str:
@@ -239,15 +240,21 @@ class Store:
             }
         if not by_hash:
             return
-        table = _table(Response)
-        insert = self._insert(table)
-        statement = insert.on_conflict_do_update(
-            index_elements=["request_hash"],
-            set_={name: insert.excluded[name] for name in _RESPONSE_COLUMNS_REPLACED},
-            where=table.c.error.is_not(None),
-        )
         with self.engine.begin() as conn:
-            conn.execute(statement, list(by_hash.values()))
+            conn.execute(self._response_upsert_statement(), list(by_hash.values()))
+
+    def _response_upsert_statement(self) -> Any:
+        # Built once per store: constructing the statement (and its ``excluded`` columns) costs
+        # more than executing it for a batch of answers; executemany then reuses its compiled form.
+        if self._response_upsert is None:
+            table = _table(Response)
+            insert = self._insert(table)
+            self._response_upsert = insert.on_conflict_do_update(
+                index_elements=["request_hash"],
+                set_={name: insert.excluded[name] for name in _RESPONSE_COLUMNS_REPLACED},
+                where=table.c.error.is_not(None),
+            )
+        return self._response_upsert
 
     # -- run items ---------------------------------------------------------------------------
 
