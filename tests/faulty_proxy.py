@@ -3,6 +3,8 @@
 ``FaultyProxy(upstream, faults=[429, 500])`` answers the first request with 429 (and
 ``Retry-After: 1``), the second with 500, and forwards every later one. It records when each
 request arrived, so a test can check how many attempts a client made and how far apart.
+``methods=("POST",)`` lets every GET through (the CLI's ``GET /models`` probe before a run) and
+faults only the completions.
 """
 
 from __future__ import annotations
@@ -19,11 +21,14 @@ RETRY_AFTER_S = 1
 
 
 class FaultyProxy:
-    def __init__(self, upstream: str, faults: Sequence[int]) -> None:
+    def __init__(
+        self, upstream: str, faults: Sequence[int], methods: Sequence[str] = ("GET", "POST")
+    ) -> None:
         """``upstream``: the server's root, e.g. ``http://127.0.0.1:8080``; ``faults``: the
         status codes to answer the first ``len(faults)`` requests with."""
         self.upstream = upstream.rstrip("/")
         self.faults = list(faults)
+        self.methods = tuple(methods)
         self.arrivals: list[float] = []
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
@@ -49,7 +54,9 @@ class FaultyProxy:
         self._server.server_close()
         self._thread.join(timeout=5)
 
-    def _next_fault(self) -> int | None:
+    def _next_fault(self, method: str) -> int | None:
+        if method not in self.methods:
+            return None
         with self._lock:
             self.arrivals.append(time.monotonic())
             index = len(self.arrivals) - 1
@@ -67,7 +74,7 @@ class FaultyProxy:
                 self._handle(self.rfile.read(length))
 
             def _handle(self, body: bytes | None) -> None:
-                fault = proxy._next_fault()
+                fault = proxy._next_fault(self.command)
                 if fault is not None:
                     self._reply(
                         fault, b'{"error": {"message": "injected fault"}}', "application/json", fault == 429

@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from cvalues.core.errors import InputError
+from cvalues.models.server_probe import probe_server
 
 if TYPE_CHECKING:
     from cvalues.core.backend import ModelSpec
@@ -44,8 +45,10 @@ def check_model_available(spec: ModelSpec, flag: str = "--model") -> None:
 
     The backend itself is created only on the first request (so that a resume loads nothing);
     without this check a missing file would surface as every request failing, after the store
-    and the output directory were created. ``flag`` names the option in the error (``--judge``
-    for a judge model); a missing API key names ``--api-key-env`` whatever the flag.
+    and the output directory were created. A server (``--base-url``) is probed once
+    (``models.server_probe``): unreachable is exit 2 with nothing written. ``flag`` names the
+    option in the error (``--judge`` for a judge model); a missing API key names
+    ``--api-key-env`` whatever the flag.
     """
     if spec.provider == "gguf":
         from cvalues.models.smollm2 import resolve_gguf_path
@@ -69,6 +72,9 @@ def check_model_available(spec: ModelSpec, flag: str = "--model") -> None:
             "or pass --base-url for a local server",
             flag="--api-key-env",
         )
+    elif spec.provider == "openai":
+        # One short look at the server: a server that is down is exit 2 now, not a run of failures.
+        probe_server(spec)
 
 
 def exit_if_failed(results: dict[str, Any], what: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol, runtime_checkable
+from urllib.parse import urlsplit
 
 from cvalues.core.errors import InputError
 from cvalues.core.requests import GenerationSettings, ModelRequest, ModelResponse
@@ -51,7 +52,26 @@ class ModelSpec:
             raise InputError(f"must be one of {', '.join(DTYPES)}, got {dtype!r}", flag="--dtype")
         if dtype != "auto" and provider == "openai":
             raise InputError("a server model's precision is set on the server, not here", flag="--dtype")
+        if base_url is not None:
+            check_base_url(base_url)
         return cls(provider=provider, name=name, base_url=base_url, api_key_env=api_key_env, dtype=dtype)  # type: ignore[arg-type]
+
+
+def check_base_url(base_url: str) -> None:
+    """A ``--base-url`` must be ``http(s)://host[:port][/path]``. Without this check the SDK reads
+    ``localhost:8011`` as a relative path and retries connection errors for half a minute."""
+    try:
+        parts = urlsplit(base_url)
+        port = parts.port  # raises ValueError for a port that is not a number in 0-65535
+    except ValueError as exc:
+        raise InputError(f"{base_url!r} is not a URL ({exc})", flag="--base-url") from exc
+    if parts.scheme not in ("http", "https"):
+        hint = f"; did you mean http://{base_url}?" if "://" not in base_url else ""
+        raise InputError(f"{base_url!r} must start with http:// or https://{hint}", flag="--base-url")
+    if not parts.hostname:
+        raise InputError(f"{base_url!r} names no host", flag="--base-url")
+    if port == 0:
+        raise InputError(f"{base_url!r} names port 0", flag="--base-url")
 
 
 @runtime_checkable
