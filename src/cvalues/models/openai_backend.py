@@ -36,7 +36,7 @@ from typing import Any
 from cvalues.core.backend import ModelSpec
 from cvalues.core.errors import BackendError
 from cvalues.core.requests import GenerationSettings, ModelRequest, ModelResponse
-from cvalues.models.chat import chat_messages
+from cvalues.models.chat import chat_messages, drop_cut_character
 from cvalues.models.logprob_walk import TokenLogprob, score_choices, token_bytes
 
 TOP_LOGPROBS = 20  # the most the OpenAI API allows
@@ -102,7 +102,8 @@ class OpenAIBackend:
         )
         choice = completion.choices[0]
         response = ModelResponse(
-            text=choice.message.content or "", extra={"finish_reason": choice.finish_reason}
+            text=drop_cut_character(choice.message.content or "", choice.finish_reason),
+            extra={"finish_reason": choice.finish_reason},
         )
         _record_usage(response, completion)
         return response

@@ -40,7 +40,13 @@ from typing import Any
 from cvalues.core.backend import ModelSpec
 from cvalues.core.errors import BackendError
 from cvalues.core.requests import GenerationSettings, ModelRequest, ModelResponse
-from cvalues.models.chat import ChoiceTokens, chat_messages, plain_chat_prompt, tokenize_choices
+from cvalues.models.chat import (
+    ChoiceTokens,
+    chat_messages,
+    drop_cut_character,
+    plain_chat_prompt,
+    tokenize_choices,
+)
 from cvalues.models.fast_attention import cvalues_attention
 from cvalues.models.greedy_decode import greedy_generate
 from cvalues.models.hf_loading import LoadedModel, load_local_model
@@ -194,8 +200,9 @@ class TransformersBackend:
     def _decode(self, prompt: list[int], tokens: list[int]) -> ModelResponse:
         stop_at = next((i for i, t in enumerate(tokens) if t in self._eos_ids), None)
         kept = tokens if stop_at is None else tokens[:stop_at]
+        text = self._tokenizer.decode(kept, skip_special_tokens=True)
         return ModelResponse(
-            text=self._tokenizer.decode(kept, skip_special_tokens=True),
+            text=drop_cut_character(text, "length" if stop_at is None else "stop"),
             input_tokens=len(prompt),
             output_tokens=len(tokens) if stop_at is None else stop_at + 1,
             extra={"finish_reason": "length" if stop_at is None else "stop"},
