@@ -177,8 +177,8 @@ def _markdown(report: dict, ok: bool) -> str:
     return (
         f"`cvalues generate --max-tokens 1` over {report['n']:,} prompts against llama-cpp-python's server "
         f"(SmolLM2-135M Q4_1) through a counting proxy; SIGKILL {report['kills']} times at random moments "
-        f"(s after each restart's first request: {report['kill_moments_s']}), then the same command to the end; compared with "
-        "an uninterrupted run of the same command.\n\n"
+        f"(s after each restart's first request: {report['kill_moments_s']}), then the same command to "
+        "the end; compared with an uninterrupted run of the same command.\n\n"
         "| check | result |\n| --- | --- |\n"
         f"| lost items | {report['lost']} |\n"
         f"| duplicated (store responses, run_items, samples) | {report['duplicated']} |\n"
