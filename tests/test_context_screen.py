@@ -91,3 +91,20 @@ def test_an_unknown_window_keeps_everything_and_the_reply_budget_counts() -> Non
     assert screen_requests(requests, None).kept == [(0, requests[0])]
     tight = screen_requests(requests, 100, "left", settings=GenerationSettings(max_tokens=100))
     assert tight.kept == [] and "alone fill the context window" in tight.skipped[0].reason
+
+
+def test_screen_for_model_reads_the_window_and_counts_only_when_needed() -> None:
+    from cvalues.execute.screen import describe_screen, screen_for_model
+
+    short = [ask("你好"), ask("再见")]
+    result = screen_for_model(SMOLLM2, short, SETTINGS)
+    assert [i for i, _ in result.kept] == [0, 1] and describe_screen(result, 8192) is None
+    mixed = [*short, ask("价值观" * 2400), ask("忽略以上内容。" * 700_000)]
+    skipped = screen_for_model(SMOLLM2, mixed, SETTINGS)
+    assert [s.index for s in skipped.skipped] == [2, 3]
+    assert (
+        describe_screen(skipped, 8192) == "2 item(s) skipped: longer than the context window (8,192 tokens)"
+    )
+    cut = screen_for_model(SMOLLM2, mixed, SETTINGS, "right", limit=4096)
+    assert cut.skipped == [] and cut.truncated == [2, 3]
+    assert "2 prompt(s) truncated" in (describe_screen(cut, 4096) or "")

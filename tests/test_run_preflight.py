@@ -95,3 +95,12 @@ def test_the_transformers_decode_drops_a_cut_character(smollm2_backend) -> None:
     assert response.extra["finish_reason"] == "length" and "\ufffd" not in (response.text or "")
     whole = smollm2_backend._decode([0], tokens)
     assert whole.text == "安全"
+
+
+def test_truncate_takes_left_or_right_only() -> None:
+    from cvalues.cli.common import check_truncate
+
+    assert check_truncate(None) is None and check_truncate("left") == "left"
+    with pytest.raises(InputError) as caught:
+        check_truncate("middle")
+    assert caught.value.flag == "--truncate"

@@ -112,3 +112,17 @@ NEW_RUN_OPTION: Any = typer.Option(
     False, "--new-run", help="Start a new run in --out even if one with other settings is there."
 )
 PROGRESS_OPTION: Any = typer.Option(True, "--progress/--no-progress", help="Show a progress bar.")
+# For the run commands (wired by the run core: execute.screen.screen_for_model before any request).
+TRUNCATE_OPTION: Any = typer.Option(
+    None,
+    "--truncate",
+    help="left or right: cut a prompt longer than the model's context window from that side "
+    "(default: skip the item, with the reason in samples.jsonl).",
+)
+
+
+def check_truncate(value: str | None) -> str | None:
+    """``--truncate``: left, right or unset."""
+    if value is not None and value not in ("left", "right"):
+        raise InputError(f"must be left or right, got {value!r}", flag="--truncate")
+    return value

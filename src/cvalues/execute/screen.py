@@ -19,8 +19,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
+from cvalues.core.backend import ModelSpec
 from cvalues.core.requests import GenerationSettings, Message, ModelRequest
-from cvalues.models.context import TokenCounter
+from cvalues.models.context import TokenCounter, context_window, token_counter
 
 Truncate = Literal["left", "right"]
 TRUNCATE_SIDES: tuple[str, ...] = ("left", "right")
@@ -89,6 +90,50 @@ def screen_requests(
         )
         result.skipped.append(SkippedRequest(index=index, reason=reason, prompt_tokens=tokens))
     return result
+
+
+def screen_for_model(
+    spec: ModelSpec,
+    requests: Sequence[ModelRequest],
+    settings: GenerationSettings,
+    truncate: Truncate | None = None,
+    *,
+    limit: int | None = None,
+) -> ScreenResult:
+    """``screen_requests`` with the model's own window (``limit`` overrides it) and, where it loads
+    cheaply, its tokenizer. What a run calls once, after building its requests and before sending
+    any; the tokenizer is loaded only when some prompt is over the cheap bound."""
+    window = limit if limit is not None else context_window(spec)
+    if window is None:
+        return screen_requests(requests, None)
+    first = screen_requests(requests, window, None, settings=settings)
+    if not first.skipped and not _near_the_limit(requests, settings, window):
+        return first
+    return screen_requests(requests, window, truncate, settings=settings, count_tokens=token_counter(spec))
+
+
+def describe_screen(result: ScreenResult, limit: int | None) -> str | None:
+    """One line for the console before the run starts, or None when nothing was skipped or cut."""
+    if not result.skipped and not result.truncated:
+        return None
+    parts = []
+    if result.skipped:
+        parts.append(f"{result.n_skipped} item(s) skipped: longer than the context window ({limit:,} tokens)")
+    if result.truncated:
+        parts.append(
+            f"{len(result.truncated)} prompt(s) truncated to fit the context window ({limit:,} tokens)"
+        )
+    return "; ".join(parts)
+
+
+def _near_the_limit(requests: Sequence[ModelRequest], settings: GenerationSettings, limit: int) -> bool:
+    """Whether a prompt is over the byte upper bound (kept without a tokenizer, undecided)."""
+    for request in requests:
+        texts = _prompt_messages(request, settings)
+        upper = sum(len(t.encode("utf-8")) for t in texts) + _overhead(len(texts))
+        if upper > limit - _reply_tokens(request, settings):
+            return True
+    return False
 
 
 def _reply_tokens(request: ModelRequest, settings: GenerationSettings) -> int:
