@@ -63,12 +63,17 @@ def run_to_end(cmd: list[str], env: dict[str, str]) -> tuple[int, str]:
 
 
 def kill_at_random(
-    cmd: list[str], env: dict[str, str], kills: int, window: float, rng: random.Random
+    cmd: list[str], env: dict[str, str], kills: int, window: float, rng: random.Random, counting: FaultyProxy
 ) -> dict:
+    """Each kill lands ``uniform(0.1, window)`` s after the restarted run's first request (not
+    during Python's start-up, which takes seconds on a loaded machine and proves nothing)."""
     moments, finished_before_kill = [], 0
     for _ in range(kills):
+        before = counting.attempts
         process = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        moment = rng.uniform(0.5, window)
+        while counting.attempts == before and process.poll() is None:
+            time.sleep(0.02)
+        moment = rng.uniform(0.1, window)
         time.sleep(moment)
         if process.poll() is not None:
             finished_before_kill += 1

@@ -4,7 +4,8 @@
 ``Retry-After: 1``), the second with 500, and forwards every later one. It records when each
 request arrived, so a test can check how many attempts a client made and how far apart.
 ``methods=("POST",)`` lets every GET through (the CLI's ``GET /models`` probe before a run) and
-faults only the completions.
+faults only the completions. The fault ``200`` is a 200 whose body is not JSON (a proxy's error
+page), which the openai SDK does not retry by itself.
 """
 
 from __future__ import annotations
@@ -75,6 +76,9 @@ class FaultyProxy:
 
             def _handle(self, body: bytes | None) -> None:
                 fault = proxy._next_fault(self.command)
+                if fault == 200:
+                    self._reply(200, b"<html>502 Bad Gateway</html>", "application/json", False)
+                    return
                 if fault is not None:
                     self._reply(
                         fault, b'{"error": {"message": "injected fault"}}', "application/json", fault == 429

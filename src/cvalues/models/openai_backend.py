@@ -6,8 +6,9 @@ Retries are the SDK's own (``AsyncOpenAI(max_retries=...)``; checked in openai 3
 5xx (a server's ``x-should-retry`` header overrides that). Before a retry it waits as the
 server's ``retry-after-ms`` or ``retry-after`` header says (seconds, or an HTTP date) when that
 is between 0 and 120 s, and gives up at once when it is longer; without the header it backs off
-exponentially, 0.5 s * 2^n capped at 8 s, less up to 25% jitter. A request that still fails
-comes back as ``ModelResponse(error=...)``, never as an exception.
+exponentially, 0.5 s * 2^n capped at 8 s, less up to 25% jitter. A 200 whose body is not JSON
+(which the SDK does not retry) is retried here, as often, with the same back-off. A request that
+still fails comes back as ``ModelResponse(error=...)``, never as an exception.
 
 ``generate``: one chat completion; ``settings.system_prompt`` goes first unless the request has
 its own system message.
@@ -28,6 +29,7 @@ message is not part of the OpenAI chat API. The greedy walk works on any server 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import time
 from collections.abc import Iterator, Sequence
@@ -47,6 +49,9 @@ MIN_CHOICE_TOKENS = 16
 MAX_CHOICE_TOKENS = 32
 # Statuses the SDK retries besides 5xx (openai/_base_client.py, _should_retry).
 _RETRIED_STATUS = (408, 409, 429)
+# Retrying a reply whose body was not JSON (the SDK's own back-off: 0.5 s doubling, capped at 8 s).
+MALFORMED_BACKOFF_S = 0.5
+MALFORMED_BACKOFF_CAP_S = 8.0
 LOCAL_SERVER_KEY = "EMPTY"  # local servers ignore the key, but the SDK requires one
 
 
@@ -80,16 +85,31 @@ class OpenAIBackend:
         await self._client.close()
 
     async def _complete_one(self, request: ModelRequest, settings: GenerationSettings) -> ModelResponse:
+        from openai import APIResponseValidationError
+
         started = time.perf_counter()
-        try:
-            if request.kind == "choices":
-                response = await self._choices(request, settings)
-            else:
-                response = await self._generate(request, settings)
-        except Exception as exc:  # one failed request must not fail the run: it is recorded
-            response = ModelResponse(error=self._describe(exc))
+        for attempt in range(self.max_retries + 1):
+            try:
+                if request.kind == "choices":
+                    response = await self._choices(request, settings)
+                else:
+                    response = await self._generate(request, settings)
+                break
+            except (json.JSONDecodeError, APIResponseValidationError) as exc:
+                # A 200 whose body is not the JSON promised (a proxy's error page, a cut body):
+                # the SDK does not retry it, yet it is as transient as a 502. Same back-off.
+                if attempt == self.max_retries:
+                    response = ModelResponse(error=self._describe(exc) + self._retried_note())
+                    break
+                await asyncio.sleep(min(MALFORMED_BACKOFF_CAP_S, MALFORMED_BACKOFF_S * 2**attempt))
+            except Exception as exc:  # one failed request must not fail the run: it is recorded
+                response = ModelResponse(error=self._describe(exc))
+                break
         response.latency_s = time.perf_counter() - started
         return response
+
+    def _retried_note(self) -> str:
+        return f" (after {self.max_retries} {'retry' if self.max_retries == 1 else 'retries'})"
 
     async def _generate(self, request: ModelRequest, settings: GenerationSettings) -> ModelResponse:
         options: dict[str, Any] = {"temperature": settings.temperature, "max_tokens": settings.max_tokens}
@@ -141,7 +161,7 @@ class OpenAIBackend:
         from openai import APIConnectionError, APIStatusError, APITimeoutError
 
         where = self.spec.base_url or "the API"
-        retried = f" (after {self.max_retries} {'retry' if self.max_retries == 1 else 'retries'})"
+        retried = self._retried_note()
         if isinstance(exc, APIStatusError):
             transient = exc.status_code in _RETRIED_STATUS or exc.status_code >= 500
             return f"HTTP {exc.status_code} from {where}{retried if transient else ''}: {exc.message}"
