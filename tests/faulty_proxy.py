@@ -10,6 +10,7 @@ page), which the openai SDK does not retry by itself.
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 import urllib.error
@@ -19,6 +20,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 
 RETRY_AFTER_S = 1
+
+
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: object, client_address: object) -> None:
+        # A client that went away (killed by a drill, timed out) is expected, not a traceback.
+        if isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            return
+        super().handle_error(request, client_address)  # type: ignore[arg-type]
 
 
 class FaultyProxy:
@@ -32,7 +41,7 @@ class FaultyProxy:
         self.methods = tuple(methods)
         self.arrivals: list[float] = []
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._server = _QuietServer(("127.0.0.1", 0), self._handler_class())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
