@@ -17,6 +17,8 @@ and the screen uses bounds from the UTF-8 length instead.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -156,13 +158,23 @@ def token_counter(spec: ModelSpec) -> TokenCounter | None:
     return None
 
 
+@functools.lru_cache(maxsize=4)
 def _llama_vocab(path: Path) -> Any | None:
-    """llama.cpp with the vocabulary only (no weights): ~0.3 s for SmolLM2. None without llama-cpp."""
+    """llama.cpp with the vocabulary only (no weights): ~0.3 s for SmolLM2, once per file. None
+    without llama-cpp-python."""
     try:
         from llama_cpp import Llama
     except ImportError:
         return None
     try:
-        return Llama(str(path), vocab_only=True, verbose=False)
+        # llama.cpp's C code writes a context warning to stderr even with verbose=False.
+        from llama_cpp._utils import suppress_stdout_stderr
+    except ImportError:
+        quiet: Any = contextlib.nullcontext()
+    else:
+        quiet = suppress_stdout_stderr(disable=False)
+    try:
+        with quiet:
+            return Llama(str(path), vocab_only=True, verbose=False)
     except (ValueError, RuntimeError):
         return None
