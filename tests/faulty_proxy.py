@@ -10,10 +10,15 @@ made and how far apart.
 that arrives while ``max_in_flight`` others are being served gets 429 with
 ``retry-after-ms: shed_retry_after_ms``. ``shed`` counts those answers and
 ``max_forwarded`` the most requests it ever had upstream at once.
+
+``methods=("POST",)`` lets every GET through (the CLI's ``GET /models`` probe before a run) and
+faults only the completions. The fault ``200`` is a 200 whose body is not JSON (a proxy's error
+page), which the openai SDK does not retry by itself.
 """
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 import urllib.error
@@ -30,6 +35,12 @@ class _ProxyServer(ThreadingHTTPServer):
     request_queue_size = 128  # a client opening dozens of connections at once must not be refused
     daemon_threads = True
 
+    def handle_error(self, request: object, client_address: object) -> None:
+        # A client that went away (killed by a drill, timed out) is expected, not a traceback.
+        if isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            return
+        super().handle_error(request, client_address)  # type: ignore[arg-type]
+
 
 class FaultyProxy:
     def __init__(
@@ -40,6 +51,7 @@ class FaultyProxy:
         hang_s: float = 5.0,
         max_in_flight: int | None = None,
         shed_retry_after_ms: int = 50,
+        methods: Sequence[str] = ("GET", "POST"),
     ) -> None:
         """``upstream``: the server's root, e.g. ``http://127.0.0.1:8080``; ``faults``: the
         status codes (or ``HANG``) to answer the first ``len(faults)`` requests with."""
@@ -48,6 +60,7 @@ class FaultyProxy:
         self.hang_s = hang_s
         self.max_in_flight = max_in_flight
         self.shed_retry_after_ms = shed_retry_after_ms
+        self.methods = tuple(methods)
         self.shed = 0
         self.forwarding = 0
         self.max_forwarded = 0
@@ -76,7 +89,9 @@ class FaultyProxy:
         self._server.server_close()
         self._thread.join(timeout=5)
 
-    def _next_fault(self) -> int | None:
+    def _next_fault(self, method: str = "POST") -> int | None:
+        if method not in self.methods:
+            return None
         with self._lock:
             self.arrivals.append(time.monotonic())
             index = len(self.arrivals) - 1
@@ -94,7 +109,10 @@ class FaultyProxy:
                 self._handle(self.rfile.read(length))
 
             def _handle(self, body: bytes | None) -> None:
-                fault = proxy._next_fault()
+                fault = proxy._next_fault(self.command)
+                if fault == 200:
+                    self._reply(200, b"<html>502 Bad Gateway</html>", "application/json", False)
+                    return
                 if fault == HANG:
                     time.sleep(proxy.hang_s)
                     fault = None

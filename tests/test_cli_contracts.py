@@ -25,6 +25,8 @@ import pytest
 
 from cli_support import Result, cli_env, read_samples, run_cli
 from data_support import DEAD_MIRROR
+from faulty_proxy import FaultyProxy
+from servers import RunningServer
 
 DEAD_SERVER = "http://127.0.0.1:9/v1"  # the discard port: a connection is refused at once
 
@@ -356,43 +358,52 @@ def test_missing_model_flag_names_it(tmp_path: Path) -> None:
 # ---- exit 1: the run finished but requests failed; 130: interrupted -----------------------------------
 
 
-def test_failed_requests_exit_1_with_the_reason(tmp_path: Path) -> None:
+def test_a_dead_server_is_exit_2_at_once_and_writes_nothing(tmp_path: Path) -> None:
+    """One GET /models probe finds it (requests failing after retries is exit 1: test_cli_mc_server)."""
     out, db = tmp_path / "out", tmp_path / "store.db"
+    started = time.monotonic()
     result = run_cli(
-        "mc",
-        "--model",
-        "openai:x",
-        "--base-url",
-        DEAD_SERVER,
-        "--dataset",
-        "sample",
-        "--limit",
-        "2",
-        "--max-retries",
-        "0",
-        "--out",
-        out,
-        "--db",
-        f"sqlite:///{db}",
-        "--no-progress",
-        env=contract_env(tmp_path),
-        cwd=tmp_path,
-        timeout=120,
-    )
-    assert result.code == 1, result.stderr
-    assert "Traceback" not in result.stderr + result.stdout
-    assert "2 request(s) failed" in result.stderr and "127.0.0.1:9" in result.stderr  # why, on stderr
-    results = json.loads((out / "results.json").read_text(encoding="utf-8"))
-    assert results["execution"]["n_failed"] == 2 and results["metrics"]["total"] == 0
-    assert "127.0.0.1:9" in results["execution"]["first_error"]
-    samples = read_samples(out)
-    assert len(samples) == 2 and all(s["pred"] is None and s["error"] for s in samples)
+        "mc", "--model", "openai:x", "--base-url", DEAD_SERVER, "--dataset", "sample", "--limit", "2",
+        "--out", out, "--db", f"sqlite:///{db}", "--no-progress",
+        env=contract_env(tmp_path), cwd=tmp_path, timeout=120,
+    )  # fmt: skip
+    assert result.code == 2, result.stderr
+    assert the_error_line(result).startswith("error: --base-url: cannot reach a server at " + DEAD_SERVER)
+    assert time.monotonic() - started < 30  # not the SDK's half minute of retries
+    assert not out.exists() and not db.exists()
 
 
-def test_interrupt_exits_130_and_says_how_to_resume(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("base_url", "says"),
+    [
+        ("localhost:8011", "must start with http:// or https://; did you mean http://localhost:8011?"),
+        ("ftp://127.0.0.1/v1", "must start with http:// or https://"),
+        ("http:///v1", "names no host"),
+        ("http://127.0.0.1:99999/v1", "is not a URL"),
+    ],
+)
+def test_a_malformed_base_url_is_exit_2_at_once(tmp_path: Path, base_url: str, says: str) -> None:
+    out = tmp_path / "out"
+    result = run_cli(
+        "generate", "--model", "openai:x", "--base-url", base_url, "--dataset", "sample",
+        "--out", out, "--db", f"sqlite:///{tmp_path / 'store.db'}", "--no-progress",
+        env=contract_env(tmp_path), cwd=tmp_path, timeout=60,
+    )  # fmt: skip
+    assert result.code == 2, result.stderr
+    assert the_error_line(result).startswith("error: --base-url: ") and says in the_error_line(result)
+    assert not out.exists() and not (tmp_path / "store.db").exists()
+
+
+@pytest.mark.server
+def test_interrupt_exits_130_and_says_how_to_resume(tmp_path: Path, llama_server: RunningServer) -> None:
     db = tmp_path / "store.db"
-    # With the default retries the run backs off for ~20 s against the dead server: time to interrupt.
-    args = ["mc", "--model", "openai:x", "--base-url", DEAD_SERVER, "--dataset", "sample", "--limit", "2"]
+    # Every completion answered 429 with Retry-After: the run backs off for seconds: time to interrupt.
+    with FaultyProxy(llama_server.root_url, faults=[429] * 100, methods=("POST",)) as proxy:
+        _interrupt_and_check(tmp_path, db, proxy.base_url)
+
+
+def _interrupt_and_check(tmp_path: Path, db: Path, base_url: str) -> None:
+    args = ["mc", "--model", "openai:x", "--base-url", base_url, "--dataset", "sample", "--limit", "2"]
     args += ["--out", str(tmp_path / "out"), "--db", f"sqlite:///{db}", "--no-progress"]
     proc = subprocess.Popen(
         [sys.executable, "-m", "cvalues", *args],

@@ -71,10 +71,20 @@ def proxied_generate_run(
 ) -> tuple[Run, int]:
     """The generate-mode run, sent through a proxy that answers 429 then 500s before passing on."""
     base = tmp_path_factory.mktemp("mc-server-generate")
-    with FaultyProxy(llama_server.root_url, faults=FAULTS) as proxy:
+    with FaultyProxy(llama_server.root_url, faults=FAULTS, methods=("POST",)) as proxy:
         result = mc(proxy.base_url, base / "out", base / "store.db", *GENERATE)
         attempts = proxy.attempts
     return Run(base / "out", base / "store.db", result), attempts
+
+
+def test_a_dead_server_is_exit_2_before_anything_is_written(tmp_path: Path) -> None:
+    out, db = tmp_path / "out", tmp_path / "store.db"
+    result = mc(dead_base_url(), out, db, *GENERATE)
+    assert result.code == 2, result.stderr
+    first = result.stderr.strip().splitlines()[0]
+    assert first.startswith("error: --base-url: cannot reach a server at http://127.0.0.1:")
+    assert "Traceback" not in result.stderr
+    assert not out.exists() and not db.exists()
 
 
 def test_generate_run_survives_429_and_500s(proxied_generate_run: tuple[Run, int]) -> None:
@@ -106,11 +116,17 @@ def test_generate_results_recompute_from_samples(proxied_generate_run: tuple[Run
     assert "\\u" not in raw and "回复" in raw
 
 
-def test_rerun_is_served_from_the_store_without_the_network(proxied_generate_run: tuple[Run, int]) -> None:
+def test_rerun_is_served_from_the_store_without_new_requests(
+    proxied_generate_run: tuple[Run, int], llama_server: RunningServer
+) -> None:
     run, _ = proxied_generate_run
     before = results_of(run.out)
-    again = mc(dead_base_url(), run.out, run.db, *GENERATE)
+    # Every completion faulted: had the rerun sent one, it would fail. The GET /models probe passes.
+    with FaultyProxy(llama_server.root_url, faults=[500] * 50, methods=("POST",)) as proxy:
+        again = mc(proxy.base_url, run.out, run.db, *GENERATE)
+        posted = proxy.attempts
     assert again.code == 0, again.stderr
+    assert posted == 0
     after = results_of(run.out)
     assert after["execution"]["n_sent"] == 0
     assert after["execution"]["n_failed"] == 0
@@ -127,7 +143,9 @@ def test_dead_server_fails_items_unscored_and_a_rerun_retries_only_those(
     shutil.copy(run.db, db)  # the store already answers the first LIMIT items
     out, limit = tmp_path / "out", LIMIT + 2
 
-    failed = mc(dead_base_url(), out, db, *GENERATE, "--max-retries", "0", limit=limit)
+    # A server that answers the probe but fails every completion (a dead one is exit 2 before the run).
+    with FaultyProxy(llama_server.root_url, faults=[503] * 50, methods=("POST",)) as proxy:
+        failed = mc(proxy.base_url, out, db, *GENERATE, "--max-retries", "0", limit=limit)
     assert failed.code == 1, failed.stderr
     assert "Traceback" not in failed.stderr
     assert "2 request(s) failed" in failed.stderr and "re-run" in failed.stderr
@@ -137,7 +155,7 @@ def test_dead_server_fails_items_unscored_and_a_rerun_retries_only_those(
     assert results["execution"]["n_cached"] == LIMIT
     unscored = [s for s in samples if s["pred"] is None]
     assert len(unscored) == 2
-    assert all("cannot connect" in s["error"] and s["correct"] is None for s in unscored)
+    assert all("HTTP 503" in s["error"] and s["correct"] is None for s in unscored)
     # Failed items are left out of the metrics, not counted as wrong answers.
     assert results["metrics"]["total"] == LIMIT
     assert results["metrics"] == recompute_from_samples(out)["metrics"]

@@ -25,6 +25,8 @@ from cvalues.tasks.generate_task import GenerateTask
 from cvalues.tasks.judge_inputs import load_responses_input, load_run_input, pair_inputs
 from cvalues.tasks.judge_task import JudgeTask
 from cvalues.tasks.run import RunOptions, run_task
+from faulty_proxy import FaultyProxy
+from servers import RunningServer
 
 Reply = Callable[[ModelRequest, GenerationSettings], str | None]
 
@@ -490,7 +492,10 @@ def test_judgments_round_trip_and_a_second_save_replaces(store: Store) -> None:
 
 def _refused(tmp_path: Path, *args: str | Path) -> str:
     out, db = tmp_path / "out", tmp_path / "store.db"
-    result = run_cli(*args, "--out", out, "--db", f"sqlite:///{db}", env=cli_env(), cwd=tmp_path)
+    # A key and no --base-url: the provider's own API, which is not probed, so the checks of the
+    # input itself are reached (a --base-url to a dead server would be refused first).
+    env = cli_env(OPENAI_API_KEY="not-used")
+    result = run_cli(*args, "--out", out, "--db", f"sqlite:///{db}", env=env, cwd=tmp_path)
     assert result.code == 2, (result.stdout, result.stderr)
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in result.stderr
@@ -519,8 +524,8 @@ def test_bad_input_is_refused_before_anything_is_written(tmp_path: Path) -> None
         '{"id": "1", "prompt": "你好", "response": "你好"}\n', encoding="utf-8"
     )
 
-    model = ("--model", "openai:m", "--base-url", "http://127.0.0.1:9/v1")
-    judge = ("--judge", "openai:j", "--base-url", "http://127.0.0.1:9/v1")
+    model = ("--model", "openai:m")
+    judge = ("--judge", "openai:j")
     assert f"{empty}: no rows" in _refused(tmp_path, "generate", *model, "--dataset", empty)
     assert re.search(
         r"questions\.jsonl:1: no prompt column 'prompt'",
@@ -538,25 +543,30 @@ def test_bad_input_is_refused_before_anything_is_written(tmp_path: Path) -> None
     assert "RUN_DIR" in _refused(tmp_path, "judge", *judge)
 
 
-def test_failed_requests_exit_1_and_keep_the_run(tmp_path: Path) -> None:
+@pytest.mark.server
+def test_failed_requests_exit_1_and_keep_the_run(tmp_path: Path, llama_server: RunningServer) -> None:
     out, db = tmp_path / "gen", f"sqlite:///{tmp_path / 'store.db'}"
-    dead = (
-        "--model",
-        "openai:m",
-        "--base-url",
-        "http://127.0.0.1:9/v1",
-        "--max-retries",
-        "0",
-        "--no-progress",
-    )
-    result = run_cli(
-        "generate", *dead, "--dataset", "sample", "--limit", "2", "--out", out, "--db", db, env=cli_env()
-    )
-    assert result.code == 1, result.stderr
-    assert "2 request(s) failed" in result.stderr
-    results = json.loads((out / "results.json").read_text(encoding="utf-8"))
-    assert results["execution"]["n_failed"] == 2 and results["metrics"]["n_replies"] == 0
-    judged = run_cli(
-        "judge", out, "--judge", "openai:j", "--base-url", "http://127.0.0.1:9/v1", "--db", db, env=cli_env()
-    )
+    # The server answers the probe (GET /models) and fails every completion.
+    with FaultyProxy(llama_server.root_url, faults=[503] * 20, methods=("POST",)) as proxy:
+        failing = ("--model", "openai:m", "--base-url", proxy.base_url, "--max-retries", "0", "--no-progress")
+        result = run_cli(
+            "generate",
+            *failing,
+            "--dataset",
+            "sample",
+            "--limit",
+            "2",
+            "--out",
+            out,
+            "--db",
+            db,
+            env=cli_env(),
+        )
+        assert result.code == 1, result.stderr
+        assert "2 request(s) failed" in result.stderr
+        results = json.loads((out / "results.json").read_text(encoding="utf-8"))
+        assert results["execution"]["n_failed"] == 2 and results["metrics"]["n_replies"] == 0
+        judged = run_cli(
+            "judge", out, "--judge", "openai:j", "--base-url", proxy.base_url, "--db", db, env=cli_env()
+        )
     assert judged.code == 2 and "no replies to judge" in judged.stderr

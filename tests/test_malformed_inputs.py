@@ -311,3 +311,222 @@ def test_missing_file_and_directory_name_the_value(tmp_path: Path) -> None:
     assert "absent.jsonl" in str(caught.value) and caught.value.flag == "--dataset"
     with pytest.raises(InputError, match="is a directory"):
         load_mc_dataset(str(tmp_path))
+
+
+# ---- the other readers: prompt sets, rubrics, judge inputs (a responses file, a run's samples) -------
+
+_PROMPT = {"prompt": "你好"}
+_REPLY = {"prompt": "你好", "response": "您好"}
+_SAMPLE = {"id": "1", "prompt": "你好", "response": "您好"}
+_RUBRIC = 'name = "mine"\nversion = "1"\nkind = "llm-judge"\n'
+
+
+@dataclass(frozen=True)
+class ReaderCase:
+    id: str
+    reader: str  # prompt | rubric | responses | run (a generate run directory; content is samples.jsonl)
+    filename: str
+    content: bytes
+    line: int | None
+    fragment: str
+
+
+def _open_with(reader: str, path: Path) -> object:
+    from cvalues.data.prompt_sets import load_prompt_dataset
+    from cvalues.scoring.rubrics import load_rubric
+    from cvalues.tasks.judge_inputs import load_responses_input, load_run_input
+
+    if reader == "prompt":
+        return load_prompt_dataset(str(path))
+    if reader == "rubric":
+        return load_rubric(path)
+    if reader == "responses":
+        return load_responses_input(path)
+    return load_run_input(path)
+
+
+READER_CASES = [
+    ReaderCase("prompt-bad-json", "prompt", "p.jsonl", _jsonl(_PROMPT) + b'{"prompt": \n', 2, "invalid JSON"),
+    ReaderCase("prompt-list-line", "prompt", "p.jsonl", _jsonl(_PROMPT, ["x"]), 2, "found a list"),
+    ReaderCase(
+        "prompt-missing-column", "prompt", "p.jsonl", _jsonl(_PROMPT, {"问题": "x"}), 2, "missing field"
+    ),
+    ReaderCase("prompt-empty-prompt", "prompt", "p.jsonl", _jsonl(_PROMPT, {"prompt": ""}), 2, "is empty"),
+    ReaderCase("prompt-number", "prompt", "p.jsonl", _jsonl(_PROMPT, {"prompt": 5}), 2, "must be a string"),
+    ReaderCase(
+        "prompt-should-answer",
+        "prompt",
+        "p.jsonl",
+        _jsonl(_PROMPT, {"prompt": "x", "should_answer": "maybe"}),
+        2,
+        "should_answer must be true or false",
+    ),
+    ReaderCase(
+        "prompt-reference",
+        "prompt",
+        "p.jsonl",
+        _jsonl(_PROMPT, {"prompt": "x", "reference": 3}),
+        2,
+        "'reference' must be a string or a list",
+    ),
+    ReaderCase(
+        "prompt-history",
+        "prompt",
+        "p.jsonl",
+        _jsonl(_PROMPT, {"prompt": "x", "history": "nope"}),
+        2,
+        "'history' must be a list of turns",
+    ),
+    ReaderCase("prompt-empty-file", "prompt", "p.jsonl", b"", None, "no rows"),
+    ReaderCase("prompt-csv-no-column", "prompt", "p.csv", "问题\n你好\n".encode(), 2, "no prompt column"),
+    ReaderCase(
+        "prompt-csv-ragged",
+        "prompt",
+        "p.csv",
+        "prompt,domain\n你好,law\n再见,law,extra\n".encode(),
+        3,
+        "has 3 fields, the header has 2",
+    ),
+    ReaderCase("prompt-json-object", "prompt", "p.json", b'{"prompt": 1}', 1, "holds no list of records"),
+    ReaderCase("prompt-not-utf8", "prompt", "p.jsonl", b'{"prompt": "\xff\xfe\xff"}\n', None, "--encoding"),
+    ReaderCase(
+        "rubric-bad-toml", "rubric", "r.toml", (_RUBRIC + 'template = "x\n').encode(), 4, "invalid TOML"
+    ),
+    ReaderCase("rubric-not-utf8", "rubric", "r.toml", b'name = "\xff\xfe"\n', None, "saved as UTF-8"),
+    ReaderCase(
+        "rubric-no-kind", "rubric", "r.toml", b'name = "mine"\nversion = "1"\n', 1, "missing key 'kind'"
+    ),
+    ReaderCase(
+        "rubric-unknown-kind",
+        "rubric",
+        "r.toml",
+        b'name = "m"\nversion = "1"\nkind = "magic"\n',
+        3,
+        "kind must be one of",
+    ),
+    ReaderCase("rubric-no-output", "rubric", "r.toml", _RUBRIC.encode(), 1, "missing key 'output'"),
+    ReaderCase("responses-bad-json", "responses", "r.jsonl", _jsonl(_REPLY) + b"{oops}\n", 2, "invalid JSON"),
+    ReaderCase(
+        "responses-no-response",
+        "responses",
+        "r.jsonl",
+        _jsonl(_REPLY, {"prompt": "x"}),
+        2,
+        "'response' (column 'response') must be a string",
+    ),
+    ReaderCase(
+        "responses-number",
+        "responses",
+        "r.jsonl",
+        _jsonl(_REPLY, {"prompt": "x", "response": 7}),
+        2,
+        "must be a string",
+    ),
+    ReaderCase("responses-blank", "responses", "r.jsonl", b"\n\n", None, "no rows"),
+    ReaderCase(
+        "responses-csv-no-prompt", "responses", "r.csv", "response\n好\n".encode(), 2, "no prompt column"
+    ),
+    ReaderCase("run-bad-json", "run", "run", _jsonl(_SAMPLE) + b'{"id": "2", \n', 2, "invalid JSON"),
+    ReaderCase(
+        "run-bad-sample",
+        "run",
+        "run",
+        _jsonl(_SAMPLE, {**_SAMPLE, "id": "2", "sample": -1}),
+        2,
+        "'sample' must be a whole number",
+    ),
+    ReaderCase(
+        "run-bad-references",
+        "run",
+        "run",
+        _jsonl(_SAMPLE, {**_SAMPLE, "id": "2", "references": "x"}),
+        2,
+        "'references' must be a list of strings",
+    ),
+    ReaderCase(
+        "run-bad-should-answer",
+        "run",
+        "run",
+        _jsonl(_SAMPLE, {**_SAMPLE, "id": "2", "should_answer": "y"}),
+        2,
+        "'should_answer' must be true, false or null",
+    ),
+    ReaderCase(
+        "run-response-number",
+        "run",
+        "run",
+        _jsonl(_SAMPLE, {**_SAMPLE, "id": "2", "response": 5}),
+        2,
+        "'response' must be a string",
+    ),
+]
+
+
+def _write_reader_case(tmp_path: Path, case: ReaderCase) -> tuple[Path, Path]:
+    """(what the reader is given, the file the error must name)."""
+    path = tmp_path / case.filename
+    if case.reader != "run":
+        path.write_bytes(case.content)
+        return path, path
+    path.mkdir()
+    (path / "results.json").write_text('{"task": "generate"}', encoding="utf-8")
+    (path / "samples.jsonl").write_bytes(case.content)
+    return path, path / "samples.jsonl"
+
+
+@pytest.mark.parametrize("case", READER_CASES, ids=[case.id for case in READER_CASES])
+def test_every_reader_names_file_and_line(tmp_path: Path, case: ReaderCase) -> None:
+    given, named = _write_reader_case(tmp_path, case)
+    with pytest.raises(InputError) as caught:
+        _open_with(case.reader, given)
+    message = str(caught.value)
+    assert "\n" not in message and case.fragment in message
+    assert message.startswith(f"{named}:{case.line}: " if case.line else f"{named}: ")
+    assert caught.value.line == case.line
+
+
+def test_fifty_malformed_files_across_the_readers() -> None:
+    assert len(CASES) + len(READER_CASES) >= 50
+    assert {case.reader for case in READER_CASES} == {"prompt", "rubric", "responses", "run"}
+
+
+@pytest.mark.parametrize(
+    ("case_id", "command"),
+    [
+        ("prompt-csv-ragged", ("generate", "--model", "openai:m", "--dataset", "{file}")),
+        (
+            "rubric-unknown-kind",
+            ("judge", "--judge", "openai:j", "--rubric", "{file}", "--responses", "{ok}"),
+        ),
+        ("responses-no-response", ("judge", "--judge", "openai:j", "--responses", "{file}")),
+        ("run-bad-sample", ("judge", "{file}", "--judge", "openai:j")),
+        ("bad-json", ("mc", "--model", "openai:m", "--dataset", "{file}")),
+    ],
+)
+def test_through_the_cli_each_reader_is_exit_2_with_nothing_written(
+    tmp_path: Path, case_id: str, command: tuple[str, ...]
+) -> None:
+    from cli_support import cli_env, run_cli
+
+    by_id = {case.id: case for case in READER_CASES}
+    if case_id in by_id:
+        given, named = _write_reader_case(tmp_path, by_id[case_id])
+        line = by_id[case_id].line
+    else:
+        mc_case = next(case for case in CASES if case.id == case_id)
+        given = named = tmp_path / mc_case.filename
+        assert isinstance(mc_case.content, bytes)
+        given.write_bytes(mc_case.content)
+        line = mc_case.line
+    ok = tmp_path / "ok.jsonl"
+    ok.write_bytes(_jsonl(_REPLY))
+    args = [part.format(file=given, ok=ok) for part in command]
+    out, db = tmp_path / "out", tmp_path / "store.db"
+    # An API key and no --base-url: no server is needed to reach (and refuse) the input.
+    env = cli_env(tmp_path / "cache", OPENAI_API_KEY="not-used")
+    result = run_cli(*args, "--out", out, "--db", f"sqlite:///{db}", env=env, cwd=tmp_path, timeout=120)
+    assert result.code == 2, (result.stdout, result.stderr)
+    lines = [row for row in result.stderr.splitlines() if row.strip()]
+    assert len(lines) == 1 and "Traceback" not in result.stderr + result.stdout
+    assert lines[0].startswith(f"error: {named}:{line}: "), lines[0]
+    assert not out.exists() and not db.exists()

@@ -156,3 +156,16 @@ def test_persistent_failure_becomes_an_error_response(
         assert response.error.startswith("HTTP 500")
         assert "after 2 retries" in response.error
         assert proxy.attempts == 3
+
+
+@pytest.mark.server
+def test_a_200_with_a_body_that_is_not_json_is_retried(
+    llama_server: RunningServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with FaultyProxy(llama_server.root_url, faults=[200, 200]) as proxy:
+        response = complete_one(local_backend(proxy.base_url, monkeypatch, max_retries=3), ask(CAPITAL))
+        assert response.ok, response.error
+        assert "Paris" in response.text and proxy.attempts == 3
+    with FaultyProxy(llama_server.root_url, faults=[200] * 5) as proxy:
+        response = complete_one(local_backend(proxy.base_url, monkeypatch, max_retries=1), ask(CAPITAL))
+        assert not response.ok and "after 1 retry" in response.error and proxy.attempts == 2

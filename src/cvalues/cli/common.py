@@ -12,6 +12,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from cvalues.core.errors import InputError
+
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
@@ -87,3 +89,17 @@ TRUST_REMOTE_CODE_OPTION: Any = typer.Option(
     help="Local models: run the Python code the model ships (config.json auto_map, e.g. ChatGLM-6B). "
     "Off by default; recorded in the run.",
 )
+# For the run commands (wired by the run core: execute.screen.screen_for_model before any request).
+TRUNCATE_OPTION: Any = typer.Option(
+    None,
+    "--truncate",
+    help="left or right: cut a prompt longer than the model's context window from that side "
+    "(default: skip the item, with the reason in samples.jsonl).",
+)
+
+
+def check_truncate(value: str | None) -> str | None:
+    """``--truncate``: left, right or unset."""
+    if value is not None and value not in ("left", "right"):
+        raise InputError(f"must be left or right, got {value!r}", flag="--truncate")
+    return value

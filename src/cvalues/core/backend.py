@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
+from urllib.parse import urlsplit
 
 from cvalues.core.errors import InputError
 from cvalues.core.registry import BACKENDS
@@ -85,6 +86,8 @@ class ModelSpec:
             )
         if provider == "openai" and trust_remote_code:
             raise InputError("only local models (hf:, vllm:) run code they ship", flag="--trust-remote-code")
+        if base_url is not None:
+            check_base_url(base_url)
         return cls(
             provider=provider,
             name=name,
@@ -94,6 +97,23 @@ class ModelSpec:
             chat_format=chat_format or None,
             trust_remote_code=trust_remote_code,
         )
+
+
+def check_base_url(base_url: str) -> None:
+    """A ``--base-url`` must be ``http(s)://host[:port][/path]``. Without this check the SDK reads
+    ``localhost:8011`` as a relative path and retries connection errors for half a minute."""
+    try:
+        parts = urlsplit(base_url)
+        port = parts.port  # raises ValueError for a port that is not a number in 0-65535
+    except ValueError as exc:
+        raise InputError(f"{base_url!r} is not a URL ({exc})", flag="--base-url") from exc
+    if parts.scheme not in ("http", "https"):
+        hint = f"; did you mean http://{base_url}?" if "://" not in base_url else ""
+        raise InputError(f"{base_url!r} must start with http:// or https://{hint}", flag="--base-url")
+    if not parts.hostname:
+        raise InputError(f"{base_url!r} names no host", flag="--base-url")
+    if port == 0:
+        raise InputError(f"{base_url!r} names port 0", flag="--base-url")
 
 
 @runtime_checkable

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import BinaryIO, Literal
 
 from cvalues.core.errors import DataIntegrityError, InputError
+from cvalues.core.files import current_umask
 from cvalues.core.registry import DATASETS
 from cvalues.data.encoding import git_blob_sha1, sha256_bytes
 
@@ -203,6 +204,7 @@ def _download(source: OfficialSource) -> Path:
     temp = Path(temp_name)
     try:
         with os.fdopen(handle, "wb") as out:
+            os.fchmod(out.fileno(), 0o666 & ~current_umask())  # a shared cache: not mkstemp's 0600
             _stream_into(out, url, source)
         verify_bytes(temp.read_bytes(), source, url)
         os.replace(temp, target)  # atomic: the cache only ever holds verified files

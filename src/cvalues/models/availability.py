@@ -12,6 +12,7 @@ from pathlib import Path
 
 from cvalues.core.backend import ModelSpec
 from cvalues.core.errors import InputError
+from cvalues.models.server_probe import probe_server
 from cvalues.models.smollm2 import resolve_gguf_path
 from cvalues.models.transformers.loading import check_remote_code
 
@@ -57,3 +58,6 @@ def check_model_available(spec: ModelSpec, flag: str = "--model") -> None:
             "or pass --base-url for a local server",
             flag="--api-key-env",
         )
+    elif spec.provider == "openai":
+        # One short look at the server: a server that is down is exit 2 now, not a run of failures.
+        probe_server(spec)

@@ -76,3 +76,16 @@ def tokenize_choices(
             result.continuations.append(encode_bare(choice))
             result.boundary_merged.append(choice)
     return result
+
+
+REPLACEMENT_CHARACTER = "\ufffd"
+
+
+def drop_cut_character(text: str, finish_reason: str | None) -> str:
+    """A reply cut by the token limit can end inside a character: a byte-level tokenizer decodes
+    the incomplete UTF-8 bytes as U+FFFD (and a server sends it on). Those trailing U+FFFD are
+    not text the model wrote, so they are dropped; only when the reply was cut (``length``), so a
+    reply that really ends in U+FFFD is kept as it is."""
+    if finish_reason != "length":
+        return text
+    return text.rstrip(REPLACEMENT_CHARACTER)

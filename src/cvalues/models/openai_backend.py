@@ -6,7 +6,8 @@ answer time); ``choices`` requests, whose logprob answers the SDK types for us, 
 official ``openai`` SDK, created on first use. Both retry the same way (the SDK's rules,
 described in ``chat_http``): connection errors, timeouts, HTTP 408, 409, 429 and 5xx, waiting
 as Retry-After says. A request that still fails comes back as ``ModelResponse(error=...)``,
-never as an exception.
+never as an exception. A reply cut by the token limit
+in the middle of a character loses the incomplete bytes (``models.chat.drop_cut_character``).
 
 ``generate``: one chat completion; ``settings.system_prompt`` goes first unless the request has
 its own system message.
@@ -27,6 +28,7 @@ message is not part of the OpenAI chat API. The greedy walk works on any server 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import time
 from collections.abc import Iterator, Sequence
@@ -35,7 +37,7 @@ from typing import Any
 from cvalues.core.backend import ModelSpec
 from cvalues.core.errors import BackendError
 from cvalues.core.requests import GenerationSettings, ModelRequest, ModelResponse
-from cvalues.models.chat import chat_messages
+from cvalues.models.chat import chat_messages, drop_cut_character
 from cvalues.models.chat_http import (
     ChatCompletionsClient,
     ChatConnectionError,
@@ -52,6 +54,9 @@ MIN_CHOICE_TOKENS = 16
 MAX_CHOICE_TOKENS = 32
 # Statuses the SDK retries besides 5xx (openai/_base_client.py, _should_retry).
 _RETRIED_STATUS = (408, 409, 429)
+# Retrying a reply whose body was not JSON (the SDK's own back-off: 0.5 s doubling, capped at 8 s).
+MALFORMED_BACKOFF_S = 0.5
+MALFORMED_BACKOFF_CAP_S = 8.0
 LOCAL_SERVER_KEY = "EMPTY"  # local servers ignore the key, but the SDK requires one
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 
@@ -109,16 +114,31 @@ class OpenAIBackend:
             await self._sdk.close()
 
     async def _complete_one(self, request: ModelRequest, settings: GenerationSettings) -> ModelResponse:
+        from openai import APIResponseValidationError
+
         started = time.perf_counter()
-        try:
-            if request.kind == "choices":
-                response = await self._choices(request, settings)
-            else:
-                response = await self._generate(request, settings)
-        except Exception as exc:  # one failed request must not fail the run: it is recorded
-            response = ModelResponse(error=self._describe(exc))
+        for attempt in range(self.max_retries + 1):
+            try:
+                if request.kind == "choices":
+                    response = await self._choices(request, settings)
+                else:
+                    response = await self._generate(request, settings)
+                break
+            except (json.JSONDecodeError, APIResponseValidationError) as exc:
+                # A 200 whose body is not the JSON promised (a proxy's error page, a cut body):
+                # the SDK does not retry it, yet it is as transient as a 502. Same back-off.
+                if attempt == self.max_retries:
+                    response = ModelResponse(error=self._describe(exc) + self._retried_note())
+                    break
+                await asyncio.sleep(min(MALFORMED_BACKOFF_CAP_S, MALFORMED_BACKOFF_S * 2**attempt))
+            except Exception as exc:  # one failed request must not fail the run: it is recorded
+                response = ModelResponse(error=self._describe(exc))
+                break
         response.latency_s = time.perf_counter() - started
         return response
+
+    def _retried_note(self) -> str:
+        return f" (after {self.max_retries} {'retry' if self.max_retries == 1 else 'retries'})"
 
     async def _generate(self, request: ModelRequest, settings: GenerationSettings) -> ModelResponse:
         options: dict[str, Any] = {"temperature": settings.temperature, "max_tokens": settings.max_tokens}
@@ -131,7 +151,9 @@ class OpenAIBackend:
         )
         choice = completion["choices"][0]
         response = ModelResponse(
-            text=(choice.get("message") or {}).get("content") or "",
+            text=drop_cut_character(
+                (choice.get("message") or {}).get("content") or "", choice.get("finish_reason")
+            ),
             reasoning=reasoning_of(choice.get("message") or {}),
             extra={"finish_reason": choice.get("finish_reason")},
         )

@@ -22,7 +22,7 @@ from typing import Any
 from cvalues.core.backend import ModelSpec
 from cvalues.core.errors import BackendError
 from cvalues.core.requests import GenerationSettings, ModelRequest, ModelResponse
-from cvalues.models.chat import ChatMessage, chat_messages, tokenize_choices
+from cvalues.models.chat import ChatMessage, chat_messages, drop_cut_character, tokenize_choices
 from cvalues.models.chat_formats import ChatFormat, chat_format_for
 
 # The Jinja form of models.chat.plain_chat_prompt, for tokenizers without a chat template.
@@ -100,7 +100,7 @@ class VLLMBackend:
             completion = output.outputs[0]
             responses.append(
                 ModelResponse(
-                    text=completion.text,
+                    text=drop_cut_character(completion.text, completion.finish_reason),
                     input_tokens=len(output.prompt_token_ids or []),
                     output_tokens=len(completion.token_ids),
                     extra={"finish_reason": completion.finish_reason},

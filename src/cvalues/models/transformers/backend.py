@@ -56,7 +56,13 @@ from typing import Any
 from cvalues.core.backend import ModelSpec
 from cvalues.core.errors import BackendError
 from cvalues.core.requests import GenerationSettings, ModelRequest, ModelResponse
-from cvalues.models.chat import ChoiceTokens, chat_messages, plain_chat_prompt, tokenize_choices
+from cvalues.models.chat import (
+    ChoiceTokens,
+    chat_messages,
+    drop_cut_character,
+    plain_chat_prompt,
+    tokenize_choices,
+)
 from cvalues.models.chat_formats import ChatFormat, chat_format_for, cut_at_stop
 from cvalues.models.transformers._fast import (
     EngineChoice,
@@ -264,7 +270,7 @@ class TransformersBackend:
         text = self._tokenizer.decode(kept, skip_special_tokens=True)
         cut = cut_at_stop(text, self._stop)
         return ModelResponse(
-            text=text if cut is None else cut,
+            text=drop_cut_character(text, "length" if stop_at is None else "stop") if cut is None else cut,
             input_tokens=len(prompt),
             output_tokens=len(tokens) if stop_at is None else stop_at + 1,
             extra={
