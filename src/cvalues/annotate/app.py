@@ -75,6 +75,9 @@ def _add_error_pages(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        # A malformed or out-of-range id in the path names no page: 404, as for an unknown id.
+        if any(error.get("loc", ("",))[0] == "path" for error in exc.errors()):
+            return _error_page(request, 404)
         fields = ", ".join(".".join(str(p) for p in error.get("loc", ())[1:]) for error in exc.errors())
         return _error_page(request, 400, f"missing or invalid: {fields}" if fields else None)
 

@@ -19,6 +19,7 @@ from openpyxl import Workbook
 
 from cvalues.annotate.accounts import Accounts
 from cvalues.annotate.cell_safety import append_xlsx_row, escape_csv_text, unescape_csv_text
+from cvalues.annotate.ids import check_task_id
 from cvalues.annotate.kinds import LabelError, check_kind, label_summary, parse_comment, parse_label
 from cvalues.annotate.records import TaskRecord
 from cvalues.annotate.task_store import TaskStore
@@ -237,6 +238,7 @@ def import_labels(tasks: TaskStore, accounts: Accounts, path: Path) -> dict[str,
         payload = _structured(data["item"], "item", path, line)
         if not task_id or not key or not isinstance(payload, dict):
             raise InputError("task, item_key and item (a JSON object) are required", path=path, line=line)
+        check_task_id(task_id, path=path, line=line)
         task = known.get(task_id) or tasks.get_task(task_id)
         if task is None:
             task = _imported_task(task_id, kind, data, path)

@@ -8,6 +8,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from cvalues.annotate.agreement_report import agreement_lines, disagreement_rows, task_agreement
 from cvalues.annotate.auth import AdminLogin
+from cvalues.annotate.ids import RowIdParam, TaskIdParam
 from cvalues.annotate.kinds import (
     REVIEW_LABELS,
     SAFETY_SCENARIOS,
@@ -71,7 +72,7 @@ def add_user(
 
 
 @router.get("/tasks/{task_id}")
-def task_page(request: Request, task_id: str, login: AdminLogin) -> Response:
+def task_page(request: Request, task_id: TaskIdParam, login: AdminLogin) -> Response:
     app = services(request)
     task = app.tasks.get_task(task_id)
     if task is None:
@@ -111,7 +112,7 @@ def _item_context(request: Request, task_id: str, item_id: int) -> dict[str, obj
 
 
 @router.get("/tasks/{task_id}/items/{item_id}")
-def item_page(request: Request, task_id: str, item_id: int, login: AdminLogin) -> Response:
+def item_page(request: Request, task_id: TaskIdParam, item_id: RowIdParam, login: AdminLogin) -> Response:
     return services(request).renderer.page(
         request, "admin_item.html", **_item_context(request, task_id, item_id)
     )
@@ -120,8 +121,8 @@ def item_page(request: Request, task_id: str, item_id: int, login: AdminLogin) -
 @router.post("/tasks/{task_id}/items/{item_id}")
 def adjudicate(
     request: Request,
-    task_id: str,
-    item_id: int,
+    task_id: TaskIdParam,
+    item_id: RowIdParam,
     login: AdminLogin,
     verdict: str | None = Form(None),
     scenario: str | None = Form(None),

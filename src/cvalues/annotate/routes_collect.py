@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from cvalues.annotate.accounts import LoginSession
 from cvalues.annotate.auth import ExpertLogin, LoggedIn
 from cvalues.annotate.collection import check_text
+from cvalues.annotate.ids import RowIdParam
 from cvalues.annotate.kinds import MAX_SCENARIO_CHARS, SAFETY_SCENARIOS
 from cvalues.annotate.redteam_target import TargetError
 from cvalues.annotate.services import services
@@ -84,7 +85,7 @@ async def redteam_send(
 @router.post("/redteam/turns/{turn_id}")
 def redteam_verdict(
     request: Request,
-    turn_id: int,
+    turn_id: RowIdParam,
     login: LoggedIn,
     verdict: str = Form(...),
     scenario: str = Form(""),

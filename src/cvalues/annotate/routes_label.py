@@ -8,6 +8,7 @@ from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 
 from cvalues.annotate.auth import LoggedIn
+from cvalues.annotate.ids import RowIdParam, TaskIdParam
 from cvalues.annotate.kinds import (
     REVIEW_LABELS,
     SAFETY_SCENARIOS,
@@ -29,7 +30,7 @@ def my_tasks(request: Request, login: LoggedIn) -> Response:
 
 
 @router.get("/tasks/{task_id}")
-def resume(request: Request, task_id: str, login: LoggedIn) -> Response:
+def resume(request: Request, task_id: TaskIdParam, login: LoggedIn) -> Response:
     app = services(request)
     mine = [p for p in app.tasks.progress_for_user(login.user) if p.task_id == task_id]
     if not mine:
@@ -64,7 +65,7 @@ def _item_page(
 
 
 @router.get("/tasks/{task_id}/{position}")
-def show_item(request: Request, task_id: str, position: int, login: LoggedIn) -> Response:
+def show_item(request: Request, task_id: TaskIdParam, position: RowIdParam, login: LoggedIn) -> Response:
     view = services(request).tasks.assignment_at(task_id, login.user, position)
     if view is None:
         # 404 rather than 403: whether someone else has such an item is none of this user's business.
@@ -75,8 +76,8 @@ def show_item(request: Request, task_id: str, position: int, login: LoggedIn) ->
 @router.post("/tasks/{task_id}/{position}")
 def save_item(
     request: Request,
-    task_id: str,
-    position: int,
+    task_id: TaskIdParam,
+    position: RowIdParam,
     login: LoggedIn,
     verdict: str | None = Form(None),
     scenario: str | None = Form(None),

@@ -133,6 +133,7 @@ def add_task(
     db: str = typer.Option(None, "--db", help=_DB_HELP),
 ) -> None:
     """Create an annotation task from run output and assign each item to N distinct annotators."""
+    from cvalues.annotate.ids import check_task_id
     from cvalues.annotate.kinds import LabelError, check_kind
     from cvalues.annotate.run_sources import read_generation_run, read_mc_review_run, read_pairwise_runs
 
@@ -153,8 +154,7 @@ def add_task(
     # Not the run directory's name by default: annotators see the task id, and run directories are
     # often named after the model (which annotators must not learn).
     task_id = name or f"{kind}-{hashlib.sha256(source.source.encode('utf-8')).hexdigest()[:8]}"
-    if len(task_id) > 64 or not task_id.strip() or "/" in task_id:
-        raise InputError("a task name has 1-64 characters and no '/'", flag="--name")
+    check_task_id(task_id, flag="--name")
     with _opened(db) as (accounts, tasks):
         users = [u for u in accounts.list_users() if u.role == role]
         if annotators:
@@ -220,13 +220,24 @@ def export(
 ) -> None:
     """Export a task's items and labels (JSONL, CSV and XLSX import back with `annotate import`)."""
     from cvalues.annotate import EXPORT_FORMATS, export_task
+    from cvalues.annotate.ids import check_task_id
 
+    check_task_id(task, flag="TASK")
     if fmt not in EXPORT_FORMATS:
         raise InputError(f"format must be one of {', '.join(EXPORT_FORMATS)}, got {fmt!r}", flag="--format")
-    target = out or Path(f"{task}.{'json' if fmt == 'label-studio' else fmt}")
+    target = out or _default_export_path(task, fmt)
     with _opened(db) as (accounts, tasks):
         n = export_task(tasks, accounts, task, fmt, target)
     console.print(f"wrote {n} row(s) to {escape(str(target))}")
+
+
+def _default_export_path(task: str, fmt: str) -> Path:
+    """``<task>.<ext>`` in the working directory, and nowhere else."""
+    here = Path.cwd().resolve()
+    target = (here / f"{task}.{'json' if fmt == 'label-studio' else fmt}").resolve()
+    if target.parent != here:
+        raise InputError(f"task id {task!r} is not a plain file name: pass --out", flag="TASK")
+    return target
 
 
 @app.command("import")
