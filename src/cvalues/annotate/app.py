@@ -14,11 +14,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from cvalues.annotate import routes_admin, routes_auth, routes_collect, routes_label
 from cvalues.annotate.auth import Forbidden, LoginRequired
 from cvalues.annotate.csrf import verify_csrf
+from cvalues.annotate.db import RETRY_AFTER_S, WRITE_WAIT_S, StoreBusy
 from cvalues.annotate.redteam_target import RedTeamTarget
+from cvalues.annotate.request_limits import BodyLimit, WriteGate
 from cvalues.annotate.services import AppServices, services
 from cvalues.store.store import Store
 
-_ERROR_MESSAGES = {403: "forbidden", 404: "not_found"}
+_ERROR_MESSAGES = {403: "forbidden", 404: "not_found", 413: "too_large", 503: "store_busy"}
 
 
 def create_app(store: Store, *, target: RedTeamTarget | None = None, secure_cookies: bool = False) -> FastAPI:
@@ -44,6 +46,9 @@ def create_app(store: Store, *, target: RedTeamTarget | None = None, secure_cook
         app.include_router(module.router)
     _add_error_pages(app)
     _add_security_headers(app)
+    # Outermost first: the size limit before anything reads the body, then the writers' gate.
+    app.add_middleware(WriteGate, wait_s=WRITE_WAIT_S, retry_after_s=RETRY_AFTER_S)
+    app.add_middleware(BodyLimit)
     return app
 
 
@@ -63,6 +68,12 @@ def _add_error_pages(app: FastAPI) -> None:
         if request.method == "GET":
             return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
         return _error_page(request, 401)
+
+    @app.exception_handler(StoreBusy)
+    async def store_busy(request: Request, _exc: StoreBusy) -> Response:
+        page = _error_page(request, 503)
+        page.headers["Retry-After"] = str(RETRY_AFTER_S)
+        return page
 
     @app.exception_handler(Forbidden)
     async def forbidden(request: Request, _exc: Forbidden) -> Response:

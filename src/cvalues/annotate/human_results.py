@@ -167,7 +167,7 @@ def _write_review_sheet(
                 item.payload.get("prompt", ""),
                 item.payload.get("response", ""),
                 final and final["label"],
-            ]
+            ],
         )
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / REVIEW_SHEET

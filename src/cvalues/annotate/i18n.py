@@ -104,6 +104,12 @@ MESSAGES: dict[str, dict[str, str]] = {
     "forbidden": {"zh": "无权访问此页面。", "en": "You may not open this page."},
     "not_found": {"zh": "页面不存在。", "en": "Page not found."},
     "bad_input": {"zh": "输入有误", "en": "Invalid input"},
+    "too_large": {"zh": "提交的内容过大。", "en": "The request is too large."},
+    "store_busy": {
+        "zh": "系统繁忙，未能保存，请稍后重试（你填写的内容已保留）。",
+        "en": "The server is busy and could not save: please retry (what you entered is kept).",
+    },
+    "retrying": {"zh": "将在 {s} 秒后自动重新提交……", "en": "Resubmitting automatically in {s} s…"},
     "language": {"zh": "English", "en": "中文"},
     "figure": {"zh": "指标", "en": "Figure"},
     "value": {"zh": "数值", "en": "Value"},

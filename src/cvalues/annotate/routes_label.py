@@ -8,6 +8,7 @@ from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 
 from cvalues.annotate.auth import LoggedIn
+from cvalues.annotate.db import RETRY_AFTER_S, StoreBusy
 from cvalues.annotate.ids import RowIdParam, TaskIdParam
 from cvalues.annotate.kinds import (
     REVIEW_LABELS,
@@ -47,9 +48,10 @@ def _item_page(
     *,
     error: str | None = None,
     status_code: int = 200,
+    busy: bool = False,
     **sticky: object,
 ) -> Response:
-    return services(request).renderer.page(
+    page = services(request).renderer.page(
         request,
         "item.html",
         status_code=status_code,
@@ -61,7 +63,12 @@ def _item_page(
         scenarios=SAFETY_SCENARIOS,
         review_labels=REVIEW_LABELS,
         error=error,
+        busy=busy,
+        retry_after=RETRY_AFTER_S,
     )
+    if busy:
+        page.headers["Retry-After"] = str(RETRY_AFTER_S)
+    return page
 
 
 @router.get("/tasks/{task_id}/{position}")
@@ -105,5 +112,10 @@ def save_item(
     except LabelError as exc:
         sticky = {k: v for k, v in fields.items() if v}
         return _item_page(request, view, error=str(exc), status_code=400, label=sticky, comment=comment or "")
-    app.tasks.save_label(task_id, login.user, position, parsed, note)
+    try:
+        app.tasks.save_label(task_id, login.user, position, parsed, note)
+    except StoreBusy:
+        # The label is not lost: the page comes back filled in and resubmits itself (item.html).
+        sticky = {k: v for k, v in fields.items() if v}
+        return _item_page(request, view, status_code=503, busy=True, label=sticky, comment=comment or "")
     return RedirectResponse(f"/tasks/{task_id}", status_code=303)
