@@ -12,10 +12,11 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cvalues.annotate import routes_admin, routes_auth, routes_collect, routes_label
-from cvalues.annotate.auth import Forbidden, LoginRequired
+from cvalues.annotate.auth import Forbidden, LoginRequired, current_session
 from cvalues.annotate.csrf import verify_csrf
 from cvalues.annotate.db import RETRY_AFTER_S, WRITE_WAIT_S, StoreBusy
 from cvalues.annotate.redteam_target import RedTeamTarget
+from cvalues.annotate.rendering import Renderer
 from cvalues.annotate.request_limits import BodyLimit, WriteGate
 from cvalues.annotate.services import AppServices, services
 from cvalues.store.store import Store
@@ -41,7 +42,10 @@ def create_app(store: Store, *, target: RedTeamTarget | None = None, secure_cook
         # Every route, present and future, checks the CSRF token of unsafe methods.
         dependencies=[Depends(verify_csrf)],
     )
-    app.state.services = AppServices.over(store, target=target, secure_cookies=secure_cookies)
+    renderer = Renderer(session_of=current_session, secure_cookies=secure_cookies)
+    app.state.services = AppServices.over(
+        store, target=target, secure_cookies=secure_cookies, renderer=renderer
+    )
     for module in (routes_auth, routes_label, routes_admin, routes_collect):
         app.include_router(module.router)
     _add_error_pages(app)

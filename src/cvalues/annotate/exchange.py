@@ -28,6 +28,7 @@ from cvalues.core.files import write_json
 from cvalues.data.encoding import read_bytes
 from cvalues.data.readers import rows_from_bytes, table_format_of
 from cvalues.store.annotation_tables import ROLES
+from cvalues.store.tables import utcnow
 
 EXPORT_FORMATS: tuple[str, ...] = ("jsonl", "csv", "xlsx", "label-studio")
 IMPORT_FORMATS: tuple[str, ...] = ("jsonl", "csv", "xlsx")
@@ -315,8 +316,6 @@ def _checked_label(kind: str, label: Any, n_replies: int, path: Path, line: int)
 
 
 def _imported_task(task_id: str, kind: str, data: dict[str, Any], path: Path) -> TaskRecord:
-    from cvalues.store.tables import utcnow
-
     role = _text(data.get("task_role")) or "annotator"
     try:
         per_item = int(_text(data.get("per_item")) or 1)

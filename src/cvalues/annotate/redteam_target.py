@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from cvalues.core.backend import Backend, ModelSpec
 from cvalues.core.requests import GenerationSettings, Message, ModelRequest
 from cvalues.execute.executor import execute
+from cvalues.models.registry import create_backend
 from cvalues.store.store import Store
 
 # A red-team reply is read by a person; a long one is cut, not refused.
@@ -41,8 +42,6 @@ class RedTeamTarget:
             self._lock = self._lock or asyncio.Lock()
             async with self._lock:
                 if self.backend is None:
-                    from cvalues.models.registry import create_backend
-
                     # Loading a local model takes a while: off the event loop.
                     self.backend = await asyncio.to_thread(
                         create_backend, self.spec, concurrency=4, batch_size=1, device=self.device

@@ -4,6 +4,7 @@ script and style, and the common context (user, language, CSRF token)."""
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -11,14 +12,26 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
+from cvalues.annotate.accounts import LoginSession
 from cvalues.annotate.i18n import LANG_COOKIE, pick_language, translator
+from cvalues.annotate.login_token import LOGIN_CSRF_COOKIE, login_csrf_token
 
 TEMPLATES_DIR = Path(__file__).resolve().with_name("templates")
 _LOGIN_COOKIE_MAX_AGE = 3600
 
 
 class Renderer:
-    def __init__(self, templates_dir: Path = TEMPLATES_DIR) -> None:
+    def __init__(
+        self,
+        templates_dir: Path = TEMPLATES_DIR,
+        *,
+        session_of: Callable[[Request], LoginSession | None] = lambda _request: None,
+        secure_cookies: bool = False,
+    ) -> None:
+        # ``session_of`` is auth.current_session, handed in by create_app: importing it here
+        # would make a cycle (auth -> services -> rendering -> auth).
+        self.session_of = session_of
+        self.secure_cookies = secure_cookies
         # autoescape=True for every template: model output and user text are untrusted.
         self.env = Environment(
             loader=FileSystemLoader(templates_dir),
@@ -31,11 +44,7 @@ class Renderer:
     def page(
         self, request: Request, template: str, *, status_code: int = 200, **context: Any
     ) -> HTMLResponse:
-        from cvalues.annotate.auth import current_session
-        from cvalues.annotate.csrf import LOGIN_CSRF_COOKIE, login_csrf_token
-        from cvalues.annotate.services import services
-
-        session = current_session(request)
+        session = self.session_of(request)
         language = pick_language(request.cookies.get(LANG_COOKIE))
         csrf_token = session.csrf_token if session is not None else login_csrf_token(request)
         nonce = secrets.token_urlsafe(16)
@@ -60,6 +69,6 @@ class Renderer:
                 max_age=_LOGIN_COOKIE_MAX_AGE,
                 httponly=True,
                 samesite="lax",
-                secure=services(request).secure_cookies,
+                secure=self.secure_cookies,
             )
         return response

@@ -7,8 +7,8 @@ from fastapi.responses import PlainTextResponse, RedirectResponse, Response
 
 from cvalues.annotate.accounts import SESSION_LIFETIME, LoginSession
 from cvalues.annotate.auth import SESSION_COOKIE, LoggedIn, current_session
-from cvalues.annotate.csrf import LOGIN_CSRF_COOKIE
 from cvalues.annotate.i18n import LANG_COOKIE, LANGUAGES
+from cvalues.annotate.login_token import LOGIN_CSRF_COOKIE
 from cvalues.annotate.services import services
 
 router = APIRouter()

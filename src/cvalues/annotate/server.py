@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uvicorn
+
 from cvalues.annotate.app import create_app
 from cvalues.annotate.redteam_target import RedTeamTarget
 from cvalues.store import open_store
@@ -17,8 +19,6 @@ def serve(
     log_level: str = "info",
 ) -> None:
     """Open (and migrate) the store and serve the app until interrupted."""
-    import uvicorn
-
     store = open_store(db)
     try:
         app = create_app(store, target=target, secure_cookies=secure_cookies)

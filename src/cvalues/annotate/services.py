@@ -29,11 +29,16 @@ class AppServices:
 
     @classmethod
     def over(
-        cls, store: Store, target: RedTeamTarget | None = None, secure_cookies: bool = False
+        cls,
+        store: Store,
+        target: RedTeamTarget | None = None,
+        secure_cookies: bool = False,
+        renderer: Renderer | None = None,
     ) -> AppServices:
         engine = store.engine
+        pages = renderer or Renderer(secure_cookies=secure_cookies)
         return cls(
-            store, Accounts(engine), TaskStore(engine), Collection(engine), Renderer(), target, secure_cookies
+            store, Accounts(engine), TaskStore(engine), Collection(engine), pages, target, secure_cookies
         )
 
 
