@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from urllib.parse import quote
@@ -13,7 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cvalues.annotate import routes_admin, routes_auth, routes_collect, routes_label
 from cvalues.annotate.auth import Forbidden, LoginRequired, current_session
-from cvalues.annotate.csrf import verify_csrf
+from cvalues.annotate.csrf import StaleForm, verify_csrf
 from cvalues.annotate.db import RETRY_AFTER_S, WRITE_WAIT_S, StoreBusy
 from cvalues.annotate.redteam_target import RedTeamTarget
 from cvalues.annotate.rendering import Renderer
@@ -21,6 +22,7 @@ from cvalues.annotate.request_limits import BodyLimit, WriteGate
 from cvalues.annotate.services import AppServices, services
 from cvalues.store.store import Store
 
+_LABEL_PAGE = re.compile(r"/(tasks|admin/tasks)/[^/]+/(items/)?[0-9]+")
 _ERROR_MESSAGES = {403: "forbidden", 404: "not_found", 413: "too_large", 503: "store_busy"}
 
 
@@ -63,6 +65,7 @@ def _error_page(request: Request, status_code: int, detail: str | None = None) -
         status_code=status_code,
         message_key=_ERROR_MESSAGES.get(status_code, "bad_input"),
         detail=detail,
+        back=None,
     )
 
 
@@ -71,7 +74,17 @@ def _add_error_pages(app: FastAPI) -> None:
     async def login_required(request: Request, _exc: LoginRequired) -> Response:
         if request.method == "GET":
             return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
+        if _LABEL_PAGE.fullmatch(request.url.path):
+            # A label form sent after the session expired: back to it after logging in.
+            return RedirectResponse(f"/login?expired=1&next={quote(request.url.path)}", status_code=303)
         return _error_page(request, 401)
+
+    @app.exception_handler(StaleForm)
+    async def stale_form(request: Request, _exc: StaleForm) -> Response:
+        back = request.url.path if _LABEL_PAGE.fullmatch(request.url.path) else None
+        return services(request).renderer.page(
+            request, "error.html", status_code=403, message_key="stale_form", detail=None, back=back
+        )
 
     @app.exception_handler(StoreBusy)
     async def store_busy(request: Request, _exc: StoreBusy) -> Response:

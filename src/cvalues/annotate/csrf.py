@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import hmac
 
-from fastapi import HTTPException
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
-from cvalues.annotate.auth import current_session
+from cvalues.annotate.auth import LoginRequired, current_session
 from cvalues.annotate.login_token import LOGIN_CSRF_COOKIE
 
 CSRF_FIELD = "csrf_token"
@@ -33,4 +32,12 @@ async def verify_csrf(request: Request) -> None:
     session = await run_in_threadpool(current_session, request)
     expected = session.csrf_token if session is not None else request.cookies.get(LOGIN_CSRF_COOKIE)
     if not sent or not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
-        raise HTTPException(status_code=403, detail="CSRF token missing or invalid")
+        if session is None and request.url.path != "/login":
+            # The session expired while the form was open: log in again and come back to the page
+            # (the label form keeps its draft in the browser, item.html).
+            raise LoginRequired()
+        raise StaleForm()
+
+
+class StaleForm(Exception):
+    """A POST whose CSRF token is missing or not the session's (403; the page says how to go on)."""

@@ -36,6 +36,7 @@ ASSIGNMENTS = table(tables.Assignment)
 ANNOTATIONS = table(tables.Annotation)
 ADJUDICATIONS = table(tables.Adjudication)
 COLLECTED = table(tables.CollectedPrompt)
+LOGIN_FAILURES = table(tables.LoginFailure)
 
 
 def upsert_insert(engine: Engine, target: Table) -> Any:

@@ -104,6 +104,32 @@ MESSAGES: dict[str, dict[str, str]] = {
     "forbidden": {"zh": "无权访问此页面。", "en": "You may not open this page."},
     "not_found": {"zh": "页面不存在。", "en": "Page not found."},
     "bad_input": {"zh": "输入有误", "en": "Invalid input"},
+    "account_state": {"zh": "状态", "en": "State"},
+    "disabled": {"zh": "已停用", "en": "disabled"},
+    "disable": {"zh": "停用", "en": "Disable"},
+    "enable": {"zh": "启用", "en": "Enable"},
+    "update_existing": {
+        "zh": "修改已有用户（角色和密码）",
+        "en": "Change an existing user (role and password)",
+    },
+    "password_rule": {
+        "zh": "密码至少 8 位（管理员 10 位），不能是常见密码，也不能与用户名过于相近。",
+        "en": "At least 8 characters (10 for admins), not a common password, not close to the user name.",
+    },
+    "role_admin": {"zh": "管理员", "en": "admin"},
+    "role_expert": {"zh": "专家", "en": "expert"},
+    "role_annotator": {"zh": "标注员", "en": "annotator"},
+    "stale_form": {
+        "zh": "页面已过期（安全令牌无效），未保存。请返回页面重新提交，你填写的内容已在浏览器中保留。",
+        "en": "This page had expired (invalid security token) and nothing was saved. Go back and "
+        "submit again: what you entered is kept in your browser.",
+    },
+    "back_to_form": {"zh": "返回并重新提交", "en": "Back to the form"},
+    "session_expired": {
+        "zh": "登录已过期，请重新登录；你正在标注的内容已保留。",
+        "en": "Your session expired: log in again; the label you were entering is kept.",
+    },
+    "draft_restored": {"zh": "已恢复未提交的草稿。", "en": "Your unsent draft was restored."},
     "too_large": {"zh": "提交的内容过大。", "en": "The request is too large."},
     "store_busy": {
         "zh": "系统繁忙，未能保存，请稍后重试（你填写的内容已保留）。",

@@ -3,12 +3,14 @@ script and style, and the common context (user, language, CSRF token)."""
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
@@ -18,6 +20,18 @@ from cvalues.annotate.login_token import LOGIN_CSRF_COOKIE, login_csrf_token
 
 TEMPLATES_DIR = Path(__file__).resolve().with_name("templates")
 _LOGIN_COOKIE_MAX_AGE = 3600
+
+
+# Bidirectional controls (U+202A-202E, U+2066-2069, LRM/RLM/ALM) can make a reply read backwards
+# ("RLO" tricks): every value a page shows has them replaced by a visible mark, never applied.
+_BIDI_CONTROLS = re.compile("[\u200e\u200f\u061c\u202a-\u202e\u2066-\u2069]")
+
+
+def show_bidi_controls(value: Any) -> Any:
+    """``value`` with each bidi control character shown as ``[U+202E]`` (Markup is left as is)."""
+    if isinstance(value, str) and not isinstance(value, Markup):
+        return _BIDI_CONTROLS.sub(lambda match: f"[U+{ord(match.group()):04X}]", value)
+    return value
 
 
 class Renderer:
@@ -39,6 +53,7 @@ class Renderer:
             undefined=StrictUndefined,
             trim_blocks=True,
             lstrip_blocks=True,
+            finalize=show_bidi_controls,
         )
 
     def page(

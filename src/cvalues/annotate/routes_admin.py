@@ -36,6 +36,7 @@ def overview(request: Request, login: AdminLogin, saved: str | None = None) -> R
         tasks=tasks,
         progress=progress,
         users=app.accounts.list_users(),
+        disabled=app.accounts.disabled_names(),
         roles=ROLES,
         collected=app.collection.counts(),
         saved=saved,
@@ -50,25 +51,44 @@ def add_user(
     name: str = Form(...),
     role: str = Form(...),
     password: str = Form(...),
+    update: str = Form(""),
 ) -> Response:
     app = services(request)
     try:
-        user = app.accounts.add_user(name.strip(), role, password)
+        user = app.accounts.add_user(name.strip(), role, password, update=update == "1")
     except InputError as exc:
-        tasks = app.tasks.list_tasks()
-        return app.renderer.page(
-            request,
-            "admin.html",
-            status_code=400,
-            tasks=tasks,
-            progress={task.id: app.tasks.progress_for_task(task.id) for task in tasks},
-            users=app.accounts.list_users(),
-            roles=ROLES,
-            collected=app.collection.counts(),
-            saved=None,
-            error=exc.message,
-        )
+        return _overview_with_error(request, exc.message)
     return RedirectResponse(f"/admin?saved={user.name}", status_code=303)
+
+
+@router.post("/users/{name}/active")
+def set_user_active(request: Request, name: str, login: AdminLogin, active: str = Form(...)) -> Response:
+    app = services(request)
+    if app.accounts.get_user(name) is None:
+        raise HTTPException(status_code=404)
+    try:
+        app.accounts.set_active(name, active == "1")
+    except InputError as exc:
+        return _overview_with_error(request, exc.message)
+    return RedirectResponse(f"/admin?saved={name}", status_code=303)
+
+
+def _overview_with_error(request: Request, message: str) -> Response:
+    app = services(request)
+    tasks = app.tasks.list_tasks()
+    return app.renderer.page(
+        request,
+        "admin.html",
+        status_code=400,
+        tasks=tasks,
+        progress={task.id: app.tasks.progress_for_task(task.id) for task in tasks},
+        users=app.accounts.list_users(),
+        disabled=app.accounts.disabled_names(),
+        roles=ROLES,
+        collected=app.collection.counts(),
+        saved=None,
+        error=message,
+    )
 
 
 @router.get("/tasks/{task_id}")

@@ -38,11 +38,13 @@ def home(login: LoggedIn) -> RedirectResponse:
 
 
 @router.get("/login")
-def login_form(request: Request, next: str | None = None) -> Response:
+def login_form(request: Request, next: str | None = None, expired: str | None = None) -> Response:
     session = current_session(request)
     if session is not None:
         return RedirectResponse(safe_next(next, home_of(session)), status_code=303)
-    return services(request).renderer.page(request, "login.html", next=safe_next(next, ""), error=False)
+    return services(request).renderer.page(
+        request, "login.html", next=safe_next(next, ""), error=False, expired=bool(expired)
+    )
 
 
 @router.post("/login")

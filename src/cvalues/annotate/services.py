@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from starlette.requests import Request
 
@@ -22,10 +22,10 @@ class AppServices:
     tasks: TaskStore
     collection: Collection
     renderer: Renderer
+    throttle: LoginThrottle
     target: RedTeamTarget | None = None
     # Set behind HTTPS so that cookies are never sent in clear text.
     secure_cookies: bool = False
-    throttle: LoginThrottle = field(default_factory=LoginThrottle)
 
     @classmethod
     def over(
@@ -36,9 +36,15 @@ class AppServices:
         renderer: Renderer | None = None,
     ) -> AppServices:
         engine = store.engine
-        pages = renderer or Renderer(secure_cookies=secure_cookies)
         return cls(
-            store, Accounts(engine), TaskStore(engine), Collection(engine), pages, target, secure_cookies
+            store,
+            Accounts(engine),
+            TaskStore(engine),
+            Collection(engine),
+            renderer or Renderer(secure_cookies=secure_cookies),
+            LoginThrottle(engine),
+            target,
+            secure_cookies,
         )
 
 
