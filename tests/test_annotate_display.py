@@ -54,3 +54,31 @@ def test_roles_and_stale_forms_speak_chinese(world: World) -> None:
     assert expired.status_code == 303
     assert expired.headers["location"] == "/login?expired=1&next=/tasks/bidi/0"
     assert "登录已过期" in anonymous.get(expired.headers["location"]).text
+
+
+def test_a_down_target_gives_a_chinese_error_quickly_without_its_address(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    from cvalues.annotate import RedTeamTarget, create_app
+    from cvalues.core.backend import ModelSpec
+    from servers import free_port
+
+    monkeypatch.setenv("CVALUES_TEST_KEY", "not-needed")
+    port = free_port()  # nothing listens there: connection refused, as for a down server
+    spec = ModelSpec.parse(
+        "openai:target-x", base_url=f"http://127.0.0.1:{port}/v1", api_key_env="CVALUES_TEST_KEY"
+    )
+    with open_world("sqlite", tmp_path) as world:
+        world.app = create_app(world.store, target=RedTeamTarget(spec))
+        for name in ("alice", "root"):
+            client = world.client(name)
+            token = csrf_token(client.get("/redteam").text)
+            started = time.monotonic()
+            answer = client.post("/redteam/send", data={"csrf_token": token, "prompt": "你好"})
+            assert time.monotonic() - started < 10
+            assert answer.status_code == 502
+            assert "目标模型暂时无法回复" in answer.text
+            if name == "alice":
+                assert str(port) not in answer.text and "127.0.0.1" not in answer.text

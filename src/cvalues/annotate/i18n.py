@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from starlette.requests import Request
+
 LANGUAGES: tuple[str, ...] = ("zh", "en")
 DEFAULT_LANGUAGE = "zh"
 LANG_COOKIE = "cvalues_lang"
@@ -130,6 +132,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "Your session expired: log in again; the label you were entering is kept.",
     },
     "draft_restored": {"zh": "已恢复未提交的草稿。", "en": "Your unsent draft was restored."},
+    "target_unavailable": {
+        "zh": "目标模型暂时无法回复，请稍后再试。",
+        "en": "The target model cannot answer right now: please try again later.",
+    },
     "too_large": {"zh": "提交的内容过大。", "en": "The request is too large."},
     "store_busy": {
         "zh": "系统繁忙，未能保存，请稍后重试（你填写的内容已保留）。",
@@ -157,3 +163,8 @@ def translator(language: str) -> Callable[..., str]:
         return text.format(**fields) if fields else text
 
     return translate
+
+
+def request_message(request: Request, key: str) -> str:
+    """``key`` in the language the request's cookie asks for."""
+    return translator(pick_language(request.cookies.get(LANG_COOKIE)))(key)

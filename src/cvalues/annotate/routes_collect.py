@@ -3,6 +3,8 @@ prompts with reference answers (experts and admins)."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import re
 
 from fastapi import APIRouter, Form, HTTPException, Request
@@ -12,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from cvalues.annotate.accounts import LoginSession
 from cvalues.annotate.auth import ExpertLogin, LoggedIn
 from cvalues.annotate.collection import check_text
+from cvalues.annotate.i18n import request_message
 from cvalues.annotate.ids import RowIdParam
 from cvalues.annotate.kinds import MAX_SCENARIO_CHARS, SAFETY_SCENARIOS
 from cvalues.annotate.redteam_target import TargetError
@@ -20,6 +23,8 @@ from cvalues.data.items import DOMAINS
 
 router = APIRouter()
 _CHAT_ID = re.compile(r"^[0-9a-f]{32}$")
+REDTEAM_TIMEOUT_S = 8.0
+log = logging.getLogger(__name__)
 
 
 def _chat_id(value: str | None) -> str | None:
@@ -75,9 +80,16 @@ async def redteam_send(
         for role, content in (("user", turn.prompt), ("assistant", turn.response or ""))
     ]
     try:
-        reply = await app.target.reply(app.store, history, text)
-    except TargetError as exc:
-        return _redteam_page(request, login, _chat_id(chat_id), error=str(exc)[:500], status_code=502)
+        # Bounded: a down target (connection refused, retried by the executor) must not keep the
+        # red-teamer waiting for the executor's full retry schedule.
+        reply = await asyncio.wait_for(app.target.reply(app.store, history, text), REDTEAM_TIMEOUT_S)
+    except (TargetError, TimeoutError) as exc:
+        # The raw error can name internal hosts and ports: it goes to the server log, and only
+        # admins see it on the page; everyone else gets a plain Chinese message.
+        log.warning("red-team target %s failed: %s", app.target.name, exc)
+        detail = str(exc)[:500] if login.user.is_admin else None
+        message = request_message(request, "target_unavailable") + (f" ({detail})" if detail else "")
+        return _redteam_page(request, login, _chat_id(chat_id), error=message, status_code=502)
     await run_in_threadpool(app.collection.add_turn, login.user, chat, text, reply, app.target.name)
     return RedirectResponse(f"/redteam?chat={chat}", status_code=303)
 
