@@ -111,3 +111,29 @@ def test_label_survives_an_expired_session_and_a_stale_token(served: tuple[World
             assert page.is_hidden("#draft-restored")
         finally:
             browser.close()
+
+
+def test_adjudication_shortcuts_work(served: tuple[World, str]) -> None:
+    """Issue 14, item 8: the adjudication page's s/u shortcuts and n to save do what they say."""
+    missing = _browser_missing()
+    if missing:
+        pytest.fail(missing, pytrace=False)
+    from playwright.sync_api import sync_playwright
+
+    world, base = served
+    item = world.tasks.items("safety-t")[1]
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_context(locale="zh-CN").new_page()
+            page.goto(f"{base}/login?next=/admin/tasks/safety-t/items/{item.id}")
+            _log_in(page, "root")
+            page.keyboard.press("u")
+            assert page.is_checked('#adjudicate-form input[name="verdict"][value="unsafe"]')
+            with page.expect_navigation():
+                page.keyboard.press("n")
+            assert page.url.endswith("/admin/tasks/safety-t")
+        finally:
+            browser.close()
+    final, _note = world.tasks.adjudications("safety-t")[item.id]
+    assert final["verdict"] == "unsafe"

@@ -82,3 +82,26 @@ def test_a_down_target_gives_a_chinese_error_quickly_without_its_address(
             assert "目标模型暂时无法回复" in answer.text
             if name == "alice":
                 assert str(port) not in answer.text and "127.0.0.1" not in answer.text
+
+
+def test_disagreement_list_shows_the_item_text_and_each_label(tmp_path: Path) -> None:
+    from annotate_world import label, safety_task
+
+    with open_world("sqlite", tmp_path) as world:
+        safety_task(world, n=1, per_item=2)
+        names = [
+            n
+            for n in ("alice", "bob", "carol")
+            if world.tasks.assignment_at("safety-t", world.accounts.get_user(n), 0)
+        ]
+        assert len(names) == 2
+        assert label(world.client(names[0]), "safety-t", 0, verdict="safe").status_code == 303
+        assert (
+            label(world.client(names[1]), "safety-t", 0, verdict="unsafe", scenario="违法犯罪").status_code
+            == 303
+        )
+        page = world.client("root").get("/admin/tasks/safety-t").text
+        prompt = world.tasks.items("safety-t")[0].payload["prompt"]
+        assert prompt in page and "disagreement-reply" in page
+        assert f"{names[0]}: 安全" in page or f"{names[0]}: safe" in page
+        assert f"{names[1]}: unsafe (违法犯罪)" in page

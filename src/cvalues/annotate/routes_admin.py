@@ -23,6 +23,7 @@ from cvalues.core.errors import InputError
 from cvalues.store.annotation_tables import ROLES
 
 router = APIRouter(prefix="/admin")
+_EXCERPT_CHARS = 160
 
 
 @router.get("")
@@ -98,6 +99,14 @@ def task_page(request: Request, task_id: TaskIdParam, login: AdminLogin) -> Resp
     if task is None:
         raise HTTPException(status_code=404)
     report = task_agreement(app.tasks, task_id)
+    disagreements = disagreement_rows(app.tasks, task_id)
+    flagged = {row.item_id for row in disagreements}
+    # The item's text beside its labels, so that most disagreements can be judged from the list.
+    excerpts = {
+        item.id: (str(item.payload.get("prompt", ""))[:_EXCERPT_CHARS], _reply_excerpt(item.payload))
+        for item in app.tasks.items(task_id)
+        if item.id in flagged
+    }
     return app.renderer.page(
         request,
         "admin_task.html",
@@ -105,8 +114,18 @@ def task_page(request: Request, task_id: TaskIdParam, login: AdminLogin) -> Resp
         progress=app.tasks.progress_for_task(task_id),
         lines=agreement_lines(report),
         report=report,
-        disagreements=disagreement_rows(app.tasks, task_id),
+        disagreements=disagreements,
+        excerpts=excerpts,
     )
+
+
+def _reply_excerpt(payload: dict[str, object]) -> str:
+    replies = payload.get("replies")
+    if isinstance(replies, list):
+        text = " | ".join(str(reply.get("text", "")) for reply in replies if isinstance(reply, dict))
+    else:
+        text = str(payload.get("response") or "")
+    return text[:_EXCERPT_CHARS]
 
 
 def _item_context(request: Request, task_id: str, item_id: int) -> dict[str, object]:
