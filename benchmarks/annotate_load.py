@@ -123,13 +123,17 @@ def start_server(db: str, port: int, log: Path) -> subprocess.Popen[bytes]:
 
 
 async def _annotator(base: str, name: str, items_each: int, result: LoadResult) -> None:
-    done_before = result.submitted + result.failed
+    mine = LoadResult(1, items_each)
     try:
-        await _label_items(base, name, items_each, result)
+        await _label_items(base, name, items_each, mine)
     except httpx.HTTPError as exc:  # a dropped connection counts as failed submissions, not a crash
-        print(f"{name}: {type(exc).__name__}: {exc}", file=sys.stderr)
-        mine = result.submitted + result.failed - done_before
-        result.failed += max(0, items_each - mine)
+        print(f"{name}: {type(exc).__name__}: {exc!r}", file=sys.stderr)
+        mine.failed += max(0, items_each - mine.submitted - mine.failed)
+    # Counted per annotator, then added: the clients run concurrently.
+    result.submitted += mine.submitted
+    result.failed += mine.failed
+    result.retries += mine.retries
+    result.latencies_s += mine.latencies_s
 
 
 async def _label_items(base: str, name: str, items_each: int, result: LoadResult) -> None:

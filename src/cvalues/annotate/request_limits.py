@@ -96,14 +96,22 @@ class BodyLimit:
 
 class WriteGate:
     def __init__(
-        self, app: ASGIApp, max_writers: int = 8, wait_s: float = 5.0, retry_after_s: int = 5
+        self,
+        app: ASGIApp,
+        max_writers: int = 8,
+        wait_s: float = 5.0,
+        retry_after_s: int = 5,
+        max_logins: int = 4,
+        login_queue_s: float = 30.0,
     ) -> None:
         self.app = app
         self.wait_s = wait_s
         self.retry_after_s = retry_after_s
-        self.max_writers = max_writers
-        # One semaphore per event loop (tests run each TestClient request on its own loop).
-        self._slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+        # Logins are mostly scrypt (CPU), not the lock: they get their own few slots and queue
+        # longer, so that 50 people logging in at 9:00 wait a little instead of seeing 503.
+        self._limits = {"write": (max_writers, wait_s), "login": (max_logins, login_queue_s)}
+        # One semaphore per event loop and kind (tests run each TestClient request on its own loop).
+        self._slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Semaphore]] = (
             weakref.WeakKeyDictionary()
         )
 
@@ -111,17 +119,19 @@ class WriteGate:
         if scope["type"] != "http" or scope["method"] not in _UNSAFE:
             await self.app(scope, receive, send)
             return
-        started = time.monotonic()
+        kind = "login" if scope["path"] == "/login" else "write"
+        size, queue_s = self._limits[kind]
         loop = asyncio.get_running_loop()
-        slots = self._slots.get(loop)
-        if slots is None:
-            slots = self._slots[loop] = asyncio.Semaphore(self.max_writers)
+        slots = self._slots.setdefault(loop, {}).setdefault(kind, asyncio.Semaphore(size))
+        started = time.monotonic()
         try:
-            await asyncio.wait_for(slots.acquire(), timeout=self.wait_s)
+            await asyncio.wait_for(slots.acquire(), timeout=queue_s)
         except TimeoutError:
             await plain_response(send, 503, BUSY_TEXT, {"Retry-After": str(self.retry_after_s)})
             return
-        token = write_deadline.set(started + self.wait_s)
+        # Writes: the time queued here counts against the lock wait; logins start afresh.
+        deadline = started + self.wait_s if kind == "write" else time.monotonic() + self.wait_s
+        token = write_deadline.set(deadline)
         try:
             await self.app(scope, receive, send)
         finally:
