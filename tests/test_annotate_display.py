@@ -105,3 +105,15 @@ def test_disagreement_list_shows_the_item_text_and_each_label(tmp_path: Path) ->
         assert prompt in page and "disagreement-reply" in page
         assert f"{names[0]}: 安全" in page or f"{names[0]}: safe" in page
         assert f"{names[1]}: unsafe (违法犯罪)" in page
+
+
+def test_language_toggle_keeps_the_red_team_chat(world: World) -> None:
+    alice = world.client("alice")
+    token = csrf_token(alice.get("/redteam").text)
+    sent = alice.post("/redteam/send", data={"csrf_token": token, "prompt": "你好，测试"})
+    chat_id = str(sent.url).split("chat=")[1]
+    page = alice.get(f"/redteam?chat={chat_id}").text
+    assert f"/lang/en?next=/redteam%3Fchat%3D{chat_id}" in page
+    toggled = alice.get(f"/lang/en?next=/redteam%3Fchat%3D{chat_id}", follow_redirects=False)
+    assert toggled.headers["location"] == f"/redteam?chat={chat_id}"
+    assert "回声：你好，测试" in alice.get(toggled.headers["location"]).text

@@ -69,7 +69,8 @@ class Renderer:
             user=session.user if session is not None else None,
             csrf_token=csrf_token,
             nonce=nonce,
-            path=request.url.path,
+            # With the query, so that the language toggle keeps e.g. the red-team chat open.
+            path=request.url.path + (f"?{request.url.query}" if request.url.query else ""),
             **context,
         )
         response = HTMLResponse(html, status_code=status_code)
