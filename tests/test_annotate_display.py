@@ -117,3 +117,17 @@ def test_language_toggle_keeps_the_red_team_chat(world: World) -> None:
     toggled = alice.get(f"/lang/en?next=/redteam%3Fchat%3D{chat_id}", follow_redirects=False)
     assert toggled.headers["location"] == f"/redteam?chat={chat_id}"
     assert "回声：你好，测试" in alice.get(toggled.headers["location"]).text
+
+
+def test_red_team_chats_are_listed_and_resumable(world: World) -> None:
+    alice, bob = world.client("alice"), world.client("bob")
+    chats = []
+    for prompt in ("第一段对话", "第二段对话"):
+        token = csrf_token(alice.get("/redteam").text)  # "新对话": a page without ?chat=
+        sent = alice.post("/redteam/send", data={"csrf_token": token, "prompt": prompt})
+        chats.append(str(sent.url).split("chat=")[1])
+    page = alice.get("/redteam").text
+    assert f'href="/redteam?chat={chats[0]}"' in page and f'href="/redteam?chat={chats[1]}"' in page
+    assert page.index(chats[1]) < page.index(chats[0])  # newest first
+    assert "第一段对话" in alice.get(f"/redteam?chat={chats[0]}").text
+    assert "my-chats" not in bob.get("/redteam").text  # nobody else's chats

@@ -136,6 +136,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "zh": "目标模型暂时无法回复，请稍后再试。",
         "en": "The target model cannot answer right now: please try again later.",
     },
+    "my_chats": {"zh": "我的对话（点击继续）", "en": "My chats (click to resume)"},
+    "n_turns": {"zh": "{n} 轮", "en": "{n} turn(s)"},
     "too_large": {"zh": "提交的内容过大。", "en": "The request is too large."},
     "store_busy": {
         "zh": "系统繁忙，未能保存，请稍后重试（你填写的内容已保留）。",

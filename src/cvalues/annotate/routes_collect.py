@@ -48,6 +48,7 @@ def _redteam_page(
         target=app.target.name if app.target else None,
         chat_id=chat or "",
         turns=turns,
+        chats=app.collection.chats(login.user),
         scenarios=SAFETY_SCENARIOS,
         error=error,
     )
