@@ -77,7 +77,7 @@ def test_a_down_target_gives_a_chinese_error_quickly_without_its_address(
             token = csrf_token(client.get("/redteam").text)
             started = time.monotonic()
             answer = client.post("/redteam/send", data={"csrf_token": token, "prompt": "你好"})
-            assert time.monotonic() - started < 10
+            assert time.monotonic() - started < 5
             assert answer.status_code == 502
             assert "目标模型暂时无法回复" in answer.text
             if name == "alice":
