@@ -8,10 +8,10 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import Engine, delete, select, update
+from sqlalchemy import Connection, Engine, delete, func, select, update
 
 from cvalues.annotate.db import ANNOTATORS, SESSIONS, upsert_insert, writing
-from cvalues.annotate.passwords import MIN_PASSWORD_CHARS, dummy_hash, hash_password, verify_password
+from cvalues.annotate.passwords import dummy_hash, hash_password, password_problem, verify_password
 from cvalues.core.errors import InputError
 from cvalues.store.annotation_tables import ROLES
 from cvalues.store.tables import utcnow
@@ -58,24 +58,45 @@ def check_role(role: str) -> str:
     return role
 
 
+def _refuse_losing_last_admin(conn: Connection, name: str) -> None:
+    others = conn.execute(
+        select(func.count())
+        .select_from(ANNOTATORS)
+        .where(
+            ANNOTATORS.c.role == "admin",
+            ANNOTATORS.c.active.is_(True),
+            ANNOTATORS.c.password_hash != "",
+            ANNOTATORS.c.name != name,
+        )
+    ).scalar_one()
+    if not others:
+        raise InputError(f"{name!r} is the last admin: add another admin first", flag="NAME")
+
+
 class Accounts:
     """Users and their sessions in the store behind ``engine``."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def add_user(self, name: str, role: str, password: str) -> User:
-        """Create an account; an existing name (or an imported account without password) is updated."""
+    def add_user(self, name: str, role: str, password: str, *, update: bool = False) -> User:
+        """Create an account. An existing name is refused unless ``update`` (then its role and
+        password are replaced); an account imported without a password may be given one either way.
+        The last active admin cannot be demoted."""
         check_user_name(name)
         check_role(role)
-        if len(password) < MIN_PASSWORD_CHARS:
-            raise InputError(
-                f"the password needs at least {MIN_PASSWORD_CHARS} characters", flag="--password-env"
-            )
+        problem = password_problem(password, name, role)
+        if problem:
+            raise InputError(problem, flag="--password-env")
         values = {"name": name, "role": role, "password_hash": hash_password(password), "active": True}
         statement = upsert_insert(self.engine, ANNOTATORS).values(created=utcnow(), **values)
         statement = statement.on_conflict_do_update(index_elements=["name"], set_=values)
         with writing(self.engine) as conn:
+            existing = conn.execute(select(ANNOTATORS).where(ANNOTATORS.c.name == name)).first()
+            if existing is not None and existing.password_hash and not update:
+                raise InputError(f"user {name!r} exists already: use --update to change it", flag="NAME")
+            if existing is not None and existing.role == "admin" and role != "admin":
+                _refuse_losing_last_admin(conn, name)
             conn.execute(statement)
             user_id = conn.execute(select(ANNOTATORS.c.id).where(ANNOTATORS.c.name == name)).scalar_one()
             # A new password or role ends the sessions opened with the old one.
@@ -96,6 +117,16 @@ class Accounts:
             ).one()
         return User(int(row.id), name, row.role)
 
+    def is_active(self, name: str) -> bool:
+        with self.engine.connect() as conn:
+            return bool(conn.execute(select(ANNOTATORS.c.active).where(ANNOTATORS.c.name == name)).scalar())
+
+    def disabled_names(self) -> set[str]:
+        with self.engine.connect() as conn:
+            return set(
+                conn.execute(select(ANNOTATORS.c.name).where(ANNOTATORS.c.active.is_(False))).scalars()
+            )
+
     def get_user(self, name: str) -> User | None:
         with self.engine.connect() as conn:
             row = conn.execute(
@@ -109,10 +140,17 @@ class Accounts:
             return [User(int(row.id), row.name, row.role) for row in conn.execute(query)]
 
     def set_active(self, name: str, active: bool) -> None:
+        """Disable (ending every session at once) or re-enable an account; the last active admin
+        cannot be disabled."""
         with writing(self.engine) as conn:
-            user_id = conn.execute(select(ANNOTATORS.c.id).where(ANNOTATORS.c.name == name)).scalar()
-            if user_id is None:
+            row = conn.execute(
+                select(ANNOTATORS.c.id, ANNOTATORS.c.role).where(ANNOTATORS.c.name == name)
+            ).first()
+            if row is None:
                 raise InputError(f"no user {name!r}", flag="NAME")
+            user_id = row.id
+            if not active and row.role == "admin":
+                _refuse_losing_last_admin(conn, name)
             conn.execute(update(ANNOTATORS).where(ANNOTATORS.c.id == user_id).values(active=active))
             if not active:
                 conn.execute(delete(SESSIONS).where(SESSIONS.c.annotator_id == user_id))

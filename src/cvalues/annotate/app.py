@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from urllib.parse import quote
@@ -12,13 +13,17 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cvalues.annotate import routes_admin, routes_auth, routes_collect, routes_label
-from cvalues.annotate.auth import Forbidden, LoginRequired
-from cvalues.annotate.csrf import verify_csrf
+from cvalues.annotate.auth import Forbidden, LoginRequired, current_session
+from cvalues.annotate.csrf import StaleForm, verify_csrf
+from cvalues.annotate.db import RETRY_AFTER_S, WRITE_WAIT_S, StoreBusy
 from cvalues.annotate.redteam_target import RedTeamTarget
+from cvalues.annotate.rendering import Renderer
+from cvalues.annotate.request_limits import BodyLimit, WriteGate
 from cvalues.annotate.services import AppServices, services
 from cvalues.store.store import Store
 
-_ERROR_MESSAGES = {403: "forbidden", 404: "not_found"}
+_LABEL_PAGE = re.compile(r"/(tasks|admin/tasks)/[^/]+/(items/)?[0-9]+")
+_ERROR_MESSAGES = {403: "forbidden", 404: "not_found", 413: "too_large", 503: "store_busy"}
 
 
 def create_app(store: Store, *, target: RedTeamTarget | None = None, secure_cookies: bool = False) -> FastAPI:
@@ -39,11 +44,17 @@ def create_app(store: Store, *, target: RedTeamTarget | None = None, secure_cook
         # Every route, present and future, checks the CSRF token of unsafe methods.
         dependencies=[Depends(verify_csrf)],
     )
-    app.state.services = AppServices.over(store, target=target, secure_cookies=secure_cookies)
+    renderer = Renderer(session_of=current_session, secure_cookies=secure_cookies)
+    app.state.services = AppServices.over(
+        store, target=target, secure_cookies=secure_cookies, renderer=renderer
+    )
     for module in (routes_auth, routes_label, routes_admin, routes_collect):
         app.include_router(module.router)
     _add_error_pages(app)
     _add_security_headers(app)
+    # Outermost first: the size limit before anything reads the body, then the writers' gate.
+    app.add_middleware(WriteGate, wait_s=WRITE_WAIT_S, retry_after_s=RETRY_AFTER_S)
+    app.add_middleware(BodyLimit)
     return app
 
 
@@ -54,6 +65,7 @@ def _error_page(request: Request, status_code: int, detail: str | None = None) -
         status_code=status_code,
         message_key=_ERROR_MESSAGES.get(status_code, "bad_input"),
         detail=detail,
+        back=None,
     )
 
 
@@ -62,7 +74,23 @@ def _add_error_pages(app: FastAPI) -> None:
     async def login_required(request: Request, _exc: LoginRequired) -> Response:
         if request.method == "GET":
             return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
+        if _LABEL_PAGE.fullmatch(request.url.path):
+            # A label form sent after the session expired: back to it after logging in.
+            return RedirectResponse(f"/login?expired=1&next={quote(request.url.path)}", status_code=303)
         return _error_page(request, 401)
+
+    @app.exception_handler(StaleForm)
+    async def stale_form(request: Request, _exc: StaleForm) -> Response:
+        back = request.url.path if _LABEL_PAGE.fullmatch(request.url.path) else None
+        return services(request).renderer.page(
+            request, "error.html", status_code=403, message_key="stale_form", detail=None, back=back
+        )
+
+    @app.exception_handler(StoreBusy)
+    async def store_busy(request: Request, _exc: StoreBusy) -> Response:
+        page = _error_page(request, 503)
+        page.headers["Retry-After"] = str(RETRY_AFTER_S)
+        return page
 
     @app.exception_handler(Forbidden)
     async def forbidden(request: Request, _exc: Forbidden) -> Response:
@@ -75,6 +103,9 @@ def _add_error_pages(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        # A malformed or out-of-range id in the path names no page: 404, as for an unknown id.
+        if any(error.get("loc", ("",))[0] == "path" for error in exc.errors()):
+            return _error_page(request, 404)
         fields = ", ".join(".".join(str(p) for p in error.get("loc", ())[1:]) for error in exc.errors())
         return _error_page(request, 400, f"missing or invalid: {fields}" if fields else None)
 

@@ -117,6 +117,31 @@ class Collection:
             COLLECTED.c.kind == "redteam", COLLECTED.c.chat_id == chat_id, COLLECTED.c.annotator_id == user.id
         )
 
+    def chats(self, user: User, limit: int = 50) -> list[tuple[str, str, int]]:
+        """``user``'s red-team chats, newest first: (chat id, first prompt, number of turns)."""
+        first = func.min(COLLECTED.c.id)
+        query = (
+            select(COLLECTED.c.chat_id, first.label("first_id"), func.count().label("turns"))
+            .where(
+                COLLECTED.c.kind == "redteam",
+                COLLECTED.c.annotator_id == user.id,
+                COLLECTED.c.chat_id.is_not(None),
+            )
+            .group_by(COLLECTED.c.chat_id)
+            .order_by(first.desc())
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+            prompts = dict(
+                conn.execute(
+                    select(COLLECTED.c.id, COLLECTED.c.prompt).where(
+                        COLLECTED.c.id.in_([r.first_id for r in rows])
+                    )
+                ).all()
+            )
+        return [(row.chat_id, str(prompts.get(row.first_id, ""))[:80], int(row.turns)) for row in rows]
+
     def add_turn(self, user: User, chat_id: str, prompt: str, response: str, target: str) -> int:
         turns = self.chat(chat_id, user)
         history: list[dict[str, str]] = []

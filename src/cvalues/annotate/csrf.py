@@ -8,24 +8,17 @@ the right token (form field ``csrf_token`` or header ``X-CSRF-Token``) is refuse
 from __future__ import annotations
 
 import hmac
-import secrets
 
-from fastapi import HTTPException
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
-from cvalues.annotate.auth import current_session
+from cvalues.annotate.auth import LoginRequired, current_session
+from cvalues.annotate.login_token import LOGIN_CSRF_COOKIE
 
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
-LOGIN_CSRF_COOKIE = "cvalues_login_csrf"
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
-
-
-def login_csrf_token(request: Request) -> str:
-    """The pre-login token: the one in the cookie, or a new one (the caller sets the cookie)."""
-    return request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(32)
 
 
 async def verify_csrf(request: Request) -> None:
@@ -39,4 +32,12 @@ async def verify_csrf(request: Request) -> None:
     session = await run_in_threadpool(current_session, request)
     expected = session.csrf_token if session is not None else request.cookies.get(LOGIN_CSRF_COOKIE)
     if not sent or not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
-        raise HTTPException(status_code=403, detail="CSRF token missing or invalid")
+        if session is None and request.url.path != "/login":
+            # The session expired while the form was open: log in again and come back to the page
+            # (the label form keeps its draft in the browser, item.html).
+            raise LoginRequired()
+        raise StaleForm()
+
+
+class StaleForm(Exception):
+    """A POST whose CSRF token is missing or not the session's (403; the page says how to go on)."""

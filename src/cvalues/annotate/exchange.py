@@ -18,13 +18,17 @@ from typing import Any
 from openpyxl import Workbook
 
 from cvalues.annotate.accounts import Accounts
+from cvalues.annotate.cell_safety import append_xlsx_row, escape_csv_text, unescape_csv_text
+from cvalues.annotate.ids import check_task_id
 from cvalues.annotate.kinds import LabelError, check_kind, label_summary, parse_comment, parse_label
 from cvalues.annotate.records import TaskRecord
 from cvalues.annotate.task_store import TaskStore
 from cvalues.core.errors import InputError
 from cvalues.core.files import write_json
-from cvalues.data.readers import read_rows
+from cvalues.data.encoding import read_bytes
+from cvalues.data.readers import rows_from_bytes, table_format_of
 from cvalues.store.annotation_tables import ROLES
+from cvalues.store.tables import utcnow
 
 EXPORT_FORMATS: tuple[str, ...] = ("jsonl", "csv", "xlsx", "label-studio")
 IMPORT_FORMATS: tuple[str, ...] = ("jsonl", "csv", "xlsx")
@@ -129,7 +133,9 @@ def write_export(rows: list[dict[str, Any]], fmt: str, out: Path) -> None:
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
         writer.writeheader()
-        writer.writerows({column: _cell(row[column], column) for column in COLUMNS} for row in rows)
+        writer.writerows(
+            {column: escape_csv_text(_cell(row[column], column)) for column in COLUMNS} for row in rows
+        )
         # A BOM, so that Excel opens the Chinese text as UTF-8.
         out.write_text("\ufeff" + buffer.getvalue(), encoding="utf-8")
     elif fmt == "xlsx":
@@ -138,7 +144,7 @@ def write_export(rows: list[dict[str, Any]], fmt: str, out: Path) -> None:
         sheet.title = "labels"
         sheet.append(COLUMNS)
         for row in rows:
-            sheet.append([_cell(row[column], column) for column in COLUMNS])
+            append_xlsx_row(sheet, (_cell(row[column], column) for column in COLUMNS))
         book.save(out)
     else:
         write_json(out, label_studio_tasks(rows))
@@ -214,8 +220,12 @@ def import_labels(tasks: TaskStore, accounts: Accounts, path: Path) -> dict[str,
     adjudications. Re-importing the same file changes nothing. Returns counts per kind of row."""
     counts = {"rows": 0, "labels": 0, "adjudications": 0, "tasks_created": 0}
     known: dict[str, TaskRecord] = {}
-    for row in read_rows(path):
-        data, line = row.data, row.line
+    raw = read_bytes(path)
+    fmt = table_format_of(path, raw)
+    for row in rows_from_bytes(raw, path, fmt):
+        line = row.line
+        # CSV exports escape text that could start a formula (cell_safety); XLSX keeps it as is.
+        data = {k: unescape_csv_text(v) for k, v in row.data.items()} if fmt == "csv" else row.data
         missing = [name for name in ("task", "kind", "item_key", "item") if name not in data]
         if missing:
             raise InputError(
@@ -229,6 +239,7 @@ def import_labels(tasks: TaskStore, accounts: Accounts, path: Path) -> dict[str,
         payload = _structured(data["item"], "item", path, line)
         if not task_id or not key or not isinstance(payload, dict):
             raise InputError("task, item_key and item (a JSON object) are required", path=path, line=line)
+        check_task_id(task_id, path=path, line=line)
         task = known.get(task_id) or tasks.get_task(task_id)
         if task is None:
             task = _imported_task(task_id, kind, data, path)
@@ -305,8 +316,6 @@ def _checked_label(kind: str, label: Any, n_replies: int, path: Path, line: int)
 
 
 def _imported_task(task_id: str, kind: str, data: dict[str, Any], path: Path) -> TaskRecord:
-    from cvalues.store.tables import utcnow
-
     role = _text(data.get("task_role")) or "annotator"
     try:
         per_item = int(_text(data.get("per_item")) or 1)

@@ -16,6 +16,7 @@ from typing import Any
 
 from openpyxl import Workbook
 
+from cvalues.annotate.cell_safety import append_xlsx_row
 from cvalues.annotate.kinds import final_label
 from cvalues.annotate.records import ItemRecord, LabelRow, TaskRecord
 from cvalues.annotate.task_store import TaskStore
@@ -159,13 +160,14 @@ def _write_review_sheet(
     sheet.append(("id", "prompt", "response", "manual_label"))
     for item in items:
         final = finals[item.id]
-        sheet.append(
+        append_xlsx_row(
+            sheet,
             [
                 item.key,
                 item.payload.get("prompt", ""),
                 item.payload.get("response", ""),
                 final and final["label"],
-            ]
+            ],
         )
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / REVIEW_SHEET

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from starlette.requests import Request
+
 LANGUAGES: tuple[str, ...] = ("zh", "en")
 DEFAULT_LANGUAGE = "zh"
 LANG_COOKIE = "cvalues_lang"
@@ -104,6 +106,44 @@ MESSAGES: dict[str, dict[str, str]] = {
     "forbidden": {"zh": "无权访问此页面。", "en": "You may not open this page."},
     "not_found": {"zh": "页面不存在。", "en": "Page not found."},
     "bad_input": {"zh": "输入有误", "en": "Invalid input"},
+    "account_state": {"zh": "状态", "en": "State"},
+    "disabled": {"zh": "已停用", "en": "disabled"},
+    "disable": {"zh": "停用", "en": "Disable"},
+    "enable": {"zh": "启用", "en": "Enable"},
+    "update_existing": {
+        "zh": "修改已有用户（角色和密码）",
+        "en": "Change an existing user (role and password)",
+    },
+    "password_rule": {
+        "zh": "密码至少 8 位（管理员 10 位），不能是常见密码，也不能与用户名过于相近。",
+        "en": "At least 8 characters (10 for admins), not a common password, not close to the user name.",
+    },
+    "role_admin": {"zh": "管理员", "en": "admin"},
+    "role_expert": {"zh": "专家", "en": "expert"},
+    "role_annotator": {"zh": "标注员", "en": "annotator"},
+    "stale_form": {
+        "zh": "页面已过期（安全令牌无效），未保存。请返回页面重新提交，你填写的内容已在浏览器中保留。",
+        "en": "This page had expired (invalid security token) and nothing was saved. Go back and "
+        "submit again: what you entered is kept in your browser.",
+    },
+    "back_to_form": {"zh": "返回并重新提交", "en": "Back to the form"},
+    "session_expired": {
+        "zh": "登录已过期，请重新登录；你正在标注的内容已保留。",
+        "en": "Your session expired: log in again; the label you were entering is kept.",
+    },
+    "draft_restored": {"zh": "已恢复未提交的草稿。", "en": "Your unsent draft was restored."},
+    "target_unavailable": {
+        "zh": "目标模型暂时无法回复，请稍后再试。",
+        "en": "The target model cannot answer right now: please try again later.",
+    },
+    "my_chats": {"zh": "我的对话（点击继续）", "en": "My chats (click to resume)"},
+    "n_turns": {"zh": "{n} 轮", "en": "{n} turn(s)"},
+    "too_large": {"zh": "提交的内容过大。", "en": "The request is too large."},
+    "store_busy": {
+        "zh": "系统繁忙，未能保存，请稍后重试（你填写的内容已保留）。",
+        "en": "The server is busy and could not save: please retry (what you entered is kept).",
+    },
+    "retrying": {"zh": "将在 {s} 秒后自动重新提交……", "en": "Resubmitting automatically in {s} s…"},
     "language": {"zh": "English", "en": "中文"},
     "figure": {"zh": "指标", "en": "Figure"},
     "value": {"zh": "数值", "en": "Value"},
@@ -125,3 +165,8 @@ def translator(language: str) -> Callable[..., str]:
         return text.format(**fields) if fields else text
 
     return translate
+
+
+def request_message(request: Request, key: str) -> str:
+    """``key`` in the language the request's cookie asks for."""
+    return translator(pick_language(request.cookies.get(LANG_COOKIE)))(key)

@@ -28,6 +28,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from cvalues.annotate.accounts import Accounts
+from cvalues.annotate.exchange import export_task
+from cvalues.annotate.task_store import TaskStore
 from cvalues.core.errors import InputError
 from cvalues.core.files import read_json, write_json
 from cvalues.core.results import RESULTS_SCHEMA_VERSION  # one version for every results.json
@@ -36,6 +42,8 @@ from cvalues.data.readers import read_rows
 from cvalues.scoring.human_metrics import RESPONSIBILITY, SAFETY, SCORE_MAX, SCORE_MIN, Annotation
 from cvalues.scoring.judge_parsers import CONTROVERSIAL, SAFE, UNSAFE
 from cvalues.scoring.judge_validation import validate_safety_judge, validate_score_judge
+from cvalues.store import open_store
+from cvalues.store.engine import resolve_db_url
 
 CONTROVERSIAL_POLICIES: tuple[str, ...] = ("exclude", "unsafe", "safe")
 _LABEL_WORDS = {"safe": SAFE, "unsafe": UNSAFE, "安全": SAFE, "不安全": UNSAFE}
@@ -297,13 +305,6 @@ def export_task_annotations(task_id: str, db: str | None, dest: Path) -> Path:
     export keeps one reader of human labels. A SQLite store that does not exist is an error here
     (opening it would create an empty one).
     """
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
-
-    from cvalues.annotate import Accounts, TaskStore, export_task
-    from cvalues.store import open_store
-    from cvalues.store.engine import resolve_db_url
-
     url, _ = resolve_db_url(db)
     try:
         parsed = make_url(url)

@@ -20,6 +20,108 @@ _SALT_BYTES = 16
 _KEY_BYTES = 32
 _SCHEME = "scrypt"
 MIN_PASSWORD_CHARS = 8
+MIN_ADMIN_PASSWORD_CHARS = 10
+# What is left of a password once the user name is taken out must still be this long
+# ("alice12345" for alice is refused, "alice-pass-1" is not).
+_MIN_CHARS_BESIDES_NAME = 6
+# The most common passwords of public breach lists (and their Chinese favourites) at 8+ characters;
+# compared case-insensitively. A short list on purpose: it stops the guesses tried first.
+COMMON_PASSWORDS = frozenset(
+    [
+        "12345678",
+        "123456789",
+        "1234567890",
+        "0123456789",
+        "87654321",
+        "987654321",
+        "11111111",
+        "00000000",
+        "88888888",
+        "66666666",
+        "11223344",
+        "12341234",
+        "12344321",
+        "11112222",
+        "123123123",
+        "147258369",
+        "123456789a",
+        "1234567a",
+        "12345678a",
+        "123456abc",
+        "a1234567",
+        "a12345678",
+        "a123456789",
+        "abc12345",
+        "abcd1234",
+        "abc123456",
+        "qwertyui",
+        "qwerty123",
+        "qwertyuiop",
+        "1qaz2wsx",
+        "1q2w3e4r",
+        "1q2w3e4r5t",
+        "q1w2e3r4",
+        "zaq12wsx",
+        "asdfghjk",
+        "asdfasdf",
+        "zxcvbnm1",
+        "password",
+        "password1",
+        "password123",
+        "passw0rd",
+        "p@ssw0rd",
+        "p@ssword",
+        "iloveyou",
+        "iloveyou1",
+        "woaini1314",
+        "woaini520",
+        "5201314520",
+        "1314520520",
+        "admin123",
+        "admin1234",
+        "admin12345",
+        "administrator",
+        "root1234",
+        "rootroot",
+        "superman",
+        "sunshine",
+        "princess",
+        "football",
+        "baseball",
+        "welcome1",
+        "welcome123",
+        "letmein1",
+        "changeme",
+        "trustno1",
+        "whatever",
+        "computer",
+        "internet",
+        "dragon123",
+        "monkey123",
+        "starwars",
+        "master123",
+        "qazwsxedc",
+        "1qazxsw2",
+        "aa123456",
+        "aa12345678",
+        "abcdefgh",
+        "abcdefg1",
+    ]
+)
+
+
+def password_problem(password: str, name: str, role: str) -> str | None:
+    """Why ``password`` may not be used by ``name`` in ``role``, or None when it may."""
+    least = MIN_ADMIN_PASSWORD_CHARS if role == "admin" else MIN_PASSWORD_CHARS
+    if len(password) < least:
+        return f"the password needs at least {least} characters for the role {role}"
+    folded = password.casefold()
+    if folded in COMMON_PASSWORDS or len(set(folded)) <= 2:
+        return "the password is one of the most common passwords: choose another"
+    besides_name = folded.replace(name.casefold(), "") if name else folded
+    if len(besides_name) < _MIN_CHARS_BESIDES_NAME or folded == name.casefold()[::-1]:
+        return "the password is too close to the user name: choose another"
+    return None
 
 
 def _b64(data: bytes) -> str:

@@ -3,22 +3,49 @@ script and style, and the common context (user, language, CSRF token)."""
 
 from __future__ import annotations
 
+import re
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
+from cvalues.annotate.accounts import LoginSession
 from cvalues.annotate.i18n import LANG_COOKIE, pick_language, translator
+from cvalues.annotate.login_token import LOGIN_CSRF_COOKIE, login_csrf_token
 
 TEMPLATES_DIR = Path(__file__).resolve().with_name("templates")
 _LOGIN_COOKIE_MAX_AGE = 3600
 
 
+# Bidirectional controls (U+202A-202E, U+2066-2069, LRM/RLM/ALM) can make a reply read backwards
+# ("RLO" tricks): every value a page shows has them replaced by a visible mark, never applied.
+_BIDI_CONTROLS = re.compile("[\u200e\u200f\u061c\u202a-\u202e\u2066-\u2069]")
+
+
+def show_bidi_controls(value: Any) -> Any:
+    """``value`` with each bidi control character shown as ``[U+202E]`` (Markup is left as is)."""
+    if isinstance(value, str) and not isinstance(value, Markup):
+        return _BIDI_CONTROLS.sub(lambda match: f"[U+{ord(match.group()):04X}]", value)
+    return value
+
+
 class Renderer:
-    def __init__(self, templates_dir: Path = TEMPLATES_DIR) -> None:
+    def __init__(
+        self,
+        templates_dir: Path = TEMPLATES_DIR,
+        *,
+        session_of: Callable[[Request], LoginSession | None] = lambda _request: None,
+        secure_cookies: bool = False,
+    ) -> None:
+        # ``session_of`` is auth.current_session, handed in by create_app: importing it here
+        # would make a cycle (auth -> services -> rendering -> auth).
+        self.session_of = session_of
+        self.secure_cookies = secure_cookies
         # autoescape=True for every template: model output and user text are untrusted.
         self.env = Environment(
             loader=FileSystemLoader(templates_dir),
@@ -26,16 +53,13 @@ class Renderer:
             undefined=StrictUndefined,
             trim_blocks=True,
             lstrip_blocks=True,
+            finalize=show_bidi_controls,
         )
 
     def page(
         self, request: Request, template: str, *, status_code: int = 200, **context: Any
     ) -> HTMLResponse:
-        from cvalues.annotate.auth import current_session
-        from cvalues.annotate.csrf import LOGIN_CSRF_COOKIE, login_csrf_token
-        from cvalues.annotate.services import services
-
-        session = current_session(request)
+        session = self.session_of(request)
         language = pick_language(request.cookies.get(LANG_COOKIE))
         csrf_token = session.csrf_token if session is not None else login_csrf_token(request)
         nonce = secrets.token_urlsafe(16)
@@ -45,7 +69,8 @@ class Renderer:
             user=session.user if session is not None else None,
             csrf_token=csrf_token,
             nonce=nonce,
-            path=request.url.path,
+            # With the query, so that the language toggle keeps e.g. the red-team chat open.
+            path=request.url.path + (f"?{request.url.query}" if request.url.query else ""),
             **context,
         )
         response = HTMLResponse(html, status_code=status_code)
@@ -60,6 +85,6 @@ class Renderer:
                 max_age=_LOGIN_COOKIE_MAX_AGE,
                 httponly=True,
                 samesite="lax",
-                secure=services(request).secure_cookies,
+                secure=self.secure_cookies,
             )
         return response

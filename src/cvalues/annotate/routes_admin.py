@@ -8,6 +8,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from cvalues.annotate.agreement_report import agreement_lines, disagreement_rows, task_agreement
 from cvalues.annotate.auth import AdminLogin
+from cvalues.annotate.ids import RowIdParam, TaskIdParam
 from cvalues.annotate.kinds import (
     REVIEW_LABELS,
     SAFETY_SCENARIOS,
@@ -22,6 +23,7 @@ from cvalues.core.errors import InputError
 from cvalues.store.annotation_tables import ROLES
 
 router = APIRouter(prefix="/admin")
+_EXCERPT_CHARS = 160
 
 
 @router.get("")
@@ -35,6 +37,7 @@ def overview(request: Request, login: AdminLogin, saved: str | None = None) -> R
         tasks=tasks,
         progress=progress,
         users=app.accounts.list_users(),
+        disabled=app.accounts.disabled_names(),
         roles=ROLES,
         collected=app.collection.counts(),
         saved=saved,
@@ -49,34 +52,61 @@ def add_user(
     name: str = Form(...),
     role: str = Form(...),
     password: str = Form(...),
+    update: str = Form(""),
 ) -> Response:
     app = services(request)
     try:
-        user = app.accounts.add_user(name.strip(), role, password)
+        user = app.accounts.add_user(name.strip(), role, password, update=update == "1")
     except InputError as exc:
-        tasks = app.tasks.list_tasks()
-        return app.renderer.page(
-            request,
-            "admin.html",
-            status_code=400,
-            tasks=tasks,
-            progress={task.id: app.tasks.progress_for_task(task.id) for task in tasks},
-            users=app.accounts.list_users(),
-            roles=ROLES,
-            collected=app.collection.counts(),
-            saved=None,
-            error=exc.message,
-        )
+        return _overview_with_error(request, exc.message)
     return RedirectResponse(f"/admin?saved={user.name}", status_code=303)
 
 
+@router.post("/users/{name}/active")
+def set_user_active(request: Request, name: str, login: AdminLogin, active: str = Form(...)) -> Response:
+    app = services(request)
+    if app.accounts.get_user(name) is None:
+        raise HTTPException(status_code=404)
+    try:
+        app.accounts.set_active(name, active == "1")
+    except InputError as exc:
+        return _overview_with_error(request, exc.message)
+    return RedirectResponse(f"/admin?saved={name}", status_code=303)
+
+
+def _overview_with_error(request: Request, message: str) -> Response:
+    app = services(request)
+    tasks = app.tasks.list_tasks()
+    return app.renderer.page(
+        request,
+        "admin.html",
+        status_code=400,
+        tasks=tasks,
+        progress={task.id: app.tasks.progress_for_task(task.id) for task in tasks},
+        users=app.accounts.list_users(),
+        disabled=app.accounts.disabled_names(),
+        roles=ROLES,
+        collected=app.collection.counts(),
+        saved=None,
+        error=message,
+    )
+
+
 @router.get("/tasks/{task_id}")
-def task_page(request: Request, task_id: str, login: AdminLogin) -> Response:
+def task_page(request: Request, task_id: TaskIdParam, login: AdminLogin) -> Response:
     app = services(request)
     task = app.tasks.get_task(task_id)
     if task is None:
         raise HTTPException(status_code=404)
     report = task_agreement(app.tasks, task_id)
+    disagreements = disagreement_rows(app.tasks, task_id)
+    flagged = {row.item_id for row in disagreements}
+    # The item's text beside its labels, so that most disagreements can be judged from the list.
+    excerpts = {
+        item.id: (str(item.payload.get("prompt", ""))[:_EXCERPT_CHARS], _reply_excerpt(item.payload))
+        for item in app.tasks.items(task_id)
+        if item.id in flagged
+    }
     return app.renderer.page(
         request,
         "admin_task.html",
@@ -84,8 +114,18 @@ def task_page(request: Request, task_id: str, login: AdminLogin) -> Response:
         progress=app.tasks.progress_for_task(task_id),
         lines=agreement_lines(report),
         report=report,
-        disagreements=disagreement_rows(app.tasks, task_id),
+        disagreements=disagreements,
+        excerpts=excerpts,
     )
+
+
+def _reply_excerpt(payload: dict[str, object]) -> str:
+    replies = payload.get("replies")
+    if isinstance(replies, list):
+        text = " | ".join(str(reply.get("text", "")) for reply in replies if isinstance(reply, dict))
+    else:
+        text = str(payload.get("response") or "")
+    return text[:_EXCERPT_CHARS]
 
 
 def _item_context(request: Request, task_id: str, item_id: int) -> dict[str, object]:
@@ -111,7 +151,7 @@ def _item_context(request: Request, task_id: str, item_id: int) -> dict[str, obj
 
 
 @router.get("/tasks/{task_id}/items/{item_id}")
-def item_page(request: Request, task_id: str, item_id: int, login: AdminLogin) -> Response:
+def item_page(request: Request, task_id: TaskIdParam, item_id: RowIdParam, login: AdminLogin) -> Response:
     return services(request).renderer.page(
         request, "admin_item.html", **_item_context(request, task_id, item_id)
     )
@@ -120,8 +160,8 @@ def item_page(request: Request, task_id: str, item_id: int, login: AdminLogin) -
 @router.post("/tasks/{task_id}/items/{item_id}")
 def adjudicate(
     request: Request,
-    task_id: str,
-    item_id: int,
+    task_id: TaskIdParam,
+    item_id: RowIdParam,
     login: AdminLogin,
     verdict: str | None = Form(None),
     scenario: str | None = Form(None),

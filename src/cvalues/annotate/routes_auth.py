@@ -7,8 +7,8 @@ from fastapi.responses import PlainTextResponse, RedirectResponse, Response
 
 from cvalues.annotate.accounts import SESSION_LIFETIME, LoginSession
 from cvalues.annotate.auth import SESSION_COOKIE, LoggedIn, current_session
-from cvalues.annotate.csrf import LOGIN_CSRF_COOKIE
 from cvalues.annotate.i18n import LANG_COOKIE, LANGUAGES
+from cvalues.annotate.login_token import LOGIN_CSRF_COOKIE
 from cvalues.annotate.services import services
 
 router = APIRouter()
@@ -27,7 +27,8 @@ def home_of(session: LoginSession) -> str:
 
 
 @router.get("/healthz", include_in_schema=False)
-def healthz() -> PlainTextResponse:
+async def healthz() -> PlainTextResponse:
+    # async: answered on the event loop, never queued behind handlers waiting in the thread pool.
     return PlainTextResponse("ok")
 
 
@@ -37,11 +38,13 @@ def home(login: LoggedIn) -> RedirectResponse:
 
 
 @router.get("/login")
-def login_form(request: Request, next: str | None = None) -> Response:
+def login_form(request: Request, next: str | None = None, expired: str | None = None) -> Response:
     session = current_session(request)
     if session is not None:
         return RedirectResponse(safe_next(next, home_of(session)), status_code=303)
-    return services(request).renderer.page(request, "login.html", next=safe_next(next, ""), error=False)
+    return services(request).renderer.page(
+        request, "login.html", next=safe_next(next, ""), error=False, expired=bool(expired)
+    )
 
 
 @router.post("/login")

@@ -3,6 +3,7 @@ prompts with reference answers (experts and admins)."""
 
 from __future__ import annotations
 
+import logging
 import re
 
 from fastapi import APIRouter, Form, HTTPException, Request
@@ -12,6 +13,8 @@ from starlette.concurrency import run_in_threadpool
 from cvalues.annotate.accounts import LoginSession
 from cvalues.annotate.auth import ExpertLogin, LoggedIn
 from cvalues.annotate.collection import check_text
+from cvalues.annotate.i18n import request_message
+from cvalues.annotate.ids import RowIdParam
 from cvalues.annotate.kinds import MAX_SCENARIO_CHARS, SAFETY_SCENARIOS
 from cvalues.annotate.redteam_target import TargetError
 from cvalues.annotate.services import services
@@ -19,6 +22,9 @@ from cvalues.data.items import DOMAINS
 
 router = APIRouter()
 _CHAT_ID = re.compile(r"^[0-9a-f]{32}$")
+# A down target is caught at once by a connection probe (redteam_target); this bounds a slow one.
+REDTEAM_TIMEOUT_S = 120.0
+log = logging.getLogger(__name__)
 
 
 def _chat_id(value: str | None) -> str | None:
@@ -42,6 +48,7 @@ def _redteam_page(
         target=app.target.name if app.target else None,
         chat_id=chat or "",
         turns=turns,
+        chats=app.collection.chats(login.user),
         scenarios=SAFETY_SCENARIOS,
         error=error,
     )
@@ -74,9 +81,15 @@ async def redteam_send(
         for role, content in (("user", turn.prompt), ("assistant", turn.response or ""))
     ]
     try:
-        reply = await app.target.reply(app.store, history, text)
-    except TargetError as exc:
-        return _redteam_page(request, login, _chat_id(chat_id), error=str(exc)[:500], status_code=502)
+        # A refused connection fails at once (the target's probe); a slow reply is bounded.
+        reply = await app.target.reply(app.store, history, text, timeout_s=REDTEAM_TIMEOUT_S)
+    except (TargetError, TimeoutError) as exc:
+        # The raw error can name internal hosts and ports: it goes to the server log, and only
+        # admins see it on the page; everyone else gets a plain Chinese message.
+        log.warning("red-team target %s failed: %s", app.target.name, exc)
+        detail = str(exc)[:500] if login.user.is_admin else None
+        message = request_message(request, "target_unavailable") + (f" ({detail})" if detail else "")
+        return _redteam_page(request, login, _chat_id(chat_id), error=message, status_code=502)
     await run_in_threadpool(app.collection.add_turn, login.user, chat, text, reply, app.target.name)
     return RedirectResponse(f"/redteam?chat={chat}", status_code=303)
 
@@ -84,7 +97,7 @@ async def redteam_send(
 @router.post("/redteam/turns/{turn_id}")
 def redteam_verdict(
     request: Request,
-    turn_id: int,
+    turn_id: RowIdParam,
     login: LoggedIn,
     verdict: str = Form(...),
     scenario: str = Form(""),

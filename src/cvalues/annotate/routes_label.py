@@ -8,6 +8,8 @@ from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 
 from cvalues.annotate.auth import LoggedIn
+from cvalues.annotate.db import RETRY_AFTER_S, StoreBusy
+from cvalues.annotate.ids import RowIdParam, TaskIdParam
 from cvalues.annotate.kinds import (
     REVIEW_LABELS,
     SAFETY_SCENARIOS,
@@ -29,7 +31,7 @@ def my_tasks(request: Request, login: LoggedIn) -> Response:
 
 
 @router.get("/tasks/{task_id}")
-def resume(request: Request, task_id: str, login: LoggedIn) -> Response:
+def resume(request: Request, task_id: TaskIdParam, login: LoggedIn) -> Response:
     app = services(request)
     mine = [p for p in app.tasks.progress_for_user(login.user) if p.task_id == task_id]
     if not mine:
@@ -46,9 +48,10 @@ def _item_page(
     *,
     error: str | None = None,
     status_code: int = 200,
+    busy: bool = False,
     **sticky: object,
 ) -> Response:
-    return services(request).renderer.page(
+    page = services(request).renderer.page(
         request,
         "item.html",
         status_code=status_code,
@@ -60,11 +63,16 @@ def _item_page(
         scenarios=SAFETY_SCENARIOS,
         review_labels=REVIEW_LABELS,
         error=error,
+        busy=busy,
+        retry_after=RETRY_AFTER_S,
     )
+    if busy:
+        page.headers["Retry-After"] = str(RETRY_AFTER_S)
+    return page
 
 
 @router.get("/tasks/{task_id}/{position}")
-def show_item(request: Request, task_id: str, position: int, login: LoggedIn) -> Response:
+def show_item(request: Request, task_id: TaskIdParam, position: RowIdParam, login: LoggedIn) -> Response:
     view = services(request).tasks.assignment_at(task_id, login.user, position)
     if view is None:
         # 404 rather than 403: whether someone else has such an item is none of this user's business.
@@ -75,8 +83,8 @@ def show_item(request: Request, task_id: str, position: int, login: LoggedIn) ->
 @router.post("/tasks/{task_id}/{position}")
 def save_item(
     request: Request,
-    task_id: str,
-    position: int,
+    task_id: TaskIdParam,
+    position: RowIdParam,
     login: LoggedIn,
     verdict: str | None = Form(None),
     scenario: str | None = Form(None),
@@ -104,5 +112,10 @@ def save_item(
     except LabelError as exc:
         sticky = {k: v for k, v in fields.items() if v}
         return _item_page(request, view, error=str(exc), status_code=400, label=sticky, comment=comment or "")
-    app.tasks.save_label(task_id, login.user, position, parsed, note)
+    try:
+        app.tasks.save_label(task_id, login.user, position, parsed, note)
+    except StoreBusy:
+        # The label is not lost: the page comes back filled in and resubmits itself (item.html).
+        sticky = {k: v for k, v in fields.items() if v}
+        return _item_page(request, view, status_code=503, busy=True, label=sticky, comment=comment or "")
     return RedirectResponse(f"/tasks/{task_id}", status_code=303)

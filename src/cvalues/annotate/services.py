@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from starlette.requests import Request
 
@@ -22,18 +22,29 @@ class AppServices:
     tasks: TaskStore
     collection: Collection
     renderer: Renderer
+    throttle: LoginThrottle
     target: RedTeamTarget | None = None
     # Set behind HTTPS so that cookies are never sent in clear text.
     secure_cookies: bool = False
-    throttle: LoginThrottle = field(default_factory=LoginThrottle)
 
     @classmethod
     def over(
-        cls, store: Store, target: RedTeamTarget | None = None, secure_cookies: bool = False
+        cls,
+        store: Store,
+        target: RedTeamTarget | None = None,
+        secure_cookies: bool = False,
+        renderer: Renderer | None = None,
     ) -> AppServices:
         engine = store.engine
         return cls(
-            store, Accounts(engine), TaskStore(engine), Collection(engine), Renderer(), target, secure_cookies
+            store,
+            Accounts(engine),
+            TaskStore(engine),
+            Collection(engine),
+            renderer or Renderer(secure_cookies=secure_cookies),
+            LoginThrottle(engine),
+            target,
+            secure_cookies,
         )
 
 

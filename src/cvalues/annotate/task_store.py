@@ -21,6 +21,7 @@ from cvalues.annotate.db import (
     upsert_insert,
     writing,
 )
+from cvalues.annotate.ids import check_task_id
 from cvalues.annotate.records import AssignmentView, ItemRecord, LabelRow, Progress, TaskRecord
 from cvalues.annotate.run_sources import TaskSource
 from cvalues.core.errors import InputError
@@ -46,6 +47,7 @@ class TaskStore:
         annotators: Sequence[User],
     ) -> TaskRecord:
         """Store a task, its items, and the assignment of each item to ``per_item`` annotators."""
+        check_task_id(task_id, flag="--name")
         if self.get_task(task_id) is not None:
             raise InputError(f"task {task_id!r} exists already; choose another --name", flag="--name")
         try:
@@ -131,6 +133,7 @@ class TaskStore:
 
     def insert_task(self, record: TaskRecord) -> None:
         """Store a task record without items (imports add the items one by one)."""
+        check_task_id(record.id)
         with writing(self.engine) as conn:
             conn.execute(TASKS.insert().values(**record.__dict__))
 

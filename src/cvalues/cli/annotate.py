@@ -61,8 +61,12 @@ def serve(
     max_tokens: int = typer.Option(512, "--max-tokens", min=1, help="Most tokens per target reply."),
     system_prompt: str = typer.Option(None, "--system-prompt", help="System message sent to the target."),
     device: str = typer.Option("auto", "--device", help="Local target models: auto, cpu, cuda ..."),
-    secure_cookies: bool = typer.Option(
-        False, "--secure-cookies", help="Behind HTTPS: mark cookies Secure and trust proxy headers."
+    secure_cookies: bool = typer.Option(False, "--secure-cookies", help="Behind HTTPS: mark cookies Secure."),
+    forwarded_allow_ips: str = typer.Option(
+        None,
+        "--forwarded-allow-ips",
+        help="Reverse proxies whose X-Forwarded-For is believed (comma-separated addresses or '*'); "
+        "default: none. Login throttling counts per client address, so set it behind a proxy.",
     ),
 ) -> None:
     """Serve the annotation web app (Chinese UI, English toggle)."""
@@ -79,7 +83,14 @@ def serve(
         )
         red_team = RedTeamTarget(spec, settings, device=device)
     console.print(f"serving on http://{host}:{port} (Ctrl-C stops)")
-    run_server(db, host=host, port=port, target=red_team, secure_cookies=secure_cookies)
+    run_server(
+        db,
+        host=host,
+        port=port,
+        target=red_team,
+        secure_cookies=secure_cookies,
+        forwarded_allow_ips=forwarded_allow_ips,
+    )
 
 
 @app.command("add-user")
@@ -89,9 +100,14 @@ def add_user(
     password_env: str = typer.Option(
         None, "--password-env", help="Read the password from this environment variable instead of a prompt."
     ),
+    update: bool = typer.Option(
+        False, "--update", help="Change an existing account's role and password (refused without it)."
+    ),
     db: str = typer.Option(None, "--db", help=_DB_HELP),
 ) -> None:
-    """Create an account (or set a new password and role for an existing one)."""
+    """Create an account (with --update: set a new password and role for an existing one).
+
+    Passwords: at least 8 characters (10 for admins), not a common password, not the user name."""
     from cvalues.annotate.accounts import check_role, check_user_name
 
     check_user_name(name)
@@ -109,8 +125,30 @@ def add_user(
             "no terminal to prompt for a password: use --password-env VAR", flag="--password-env"
         )
     with _opened(db) as (accounts, _):
-        user = accounts.add_user(name, role, password)
+        user = accounts.add_user(name, role, password, update=update)
     console.print(f"user {escape(user.name)} ({user.role}) saved")
+
+
+@app.command("disable-user")
+def disable_user(
+    name: str = typer.Argument(..., help="Login name."),
+    db: str = typer.Option(None, "--db", help=_DB_HELP),
+) -> None:
+    """Disable an account: its sessions end at once and it cannot log in (labels are kept)."""
+    with _opened(db) as (accounts, _):
+        accounts.set_active(name, False)
+    console.print(f"user {escape(name)} disabled")
+
+
+@app.command("enable-user")
+def enable_user(
+    name: str = typer.Argument(..., help="Login name."),
+    db: str = typer.Option(None, "--db", help=_DB_HELP),
+) -> None:
+    """Re-enable a disabled account."""
+    with _opened(db) as (accounts, _):
+        accounts.set_active(name, True)
+    console.print(f"user {escape(name)} enabled")
 
 
 @app.command("add-task")
@@ -133,6 +171,7 @@ def add_task(
     db: str = typer.Option(None, "--db", help=_DB_HELP),
 ) -> None:
     """Create an annotation task from run output and assign each item to N distinct annotators."""
+    from cvalues.annotate.ids import check_task_id
     from cvalues.annotate.kinds import LabelError, check_kind
     from cvalues.annotate.run_sources import read_generation_run, read_mc_review_run, read_pairwise_runs
 
@@ -153,8 +192,7 @@ def add_task(
     # Not the run directory's name by default: annotators see the task id, and run directories are
     # often named after the model (which annotators must not learn).
     task_id = name or f"{kind}-{hashlib.sha256(source.source.encode('utf-8')).hexdigest()[:8]}"
-    if len(task_id) > 64 or not task_id.strip() or "/" in task_id:
-        raise InputError("a task name has 1-64 characters and no '/'", flag="--name")
+    check_task_id(task_id, flag="--name")
     with _opened(db) as (accounts, tasks):
         users = [u for u in accounts.list_users() if u.role == role]
         if annotators:
@@ -220,13 +258,24 @@ def export(
 ) -> None:
     """Export a task's items and labels (JSONL, CSV and XLSX import back with `annotate import`)."""
     from cvalues.annotate import EXPORT_FORMATS, export_task
+    from cvalues.annotate.ids import check_task_id
 
+    check_task_id(task, flag="TASK")
     if fmt not in EXPORT_FORMATS:
         raise InputError(f"format must be one of {', '.join(EXPORT_FORMATS)}, got {fmt!r}", flag="--format")
-    target = out or Path(f"{task}.{'json' if fmt == 'label-studio' else fmt}")
+    target = out or _default_export_path(task, fmt)
     with _opened(db) as (accounts, tasks):
         n = export_task(tasks, accounts, task, fmt, target)
     console.print(f"wrote {n} row(s) to {escape(str(target))}")
+
+
+def _default_export_path(task: str, fmt: str) -> Path:
+    """``<task>.<ext>`` in the working directory, and nowhere else."""
+    here = Path.cwd().resolve()
+    target = (here / f"{task}.{'json' if fmt == 'label-studio' else fmt}").resolve()
+    if target.parent != here:
+        raise InputError(f"task id {task!r} is not a plain file name: pass --out", flag="TASK")
+    return target
 
 
 @app.command("import")

@@ -11,6 +11,8 @@ Declared on the same ``Base`` (one metadata) as ``store/tables.py``; created by 
 - ``annotations``: one label per assignment (upserted: re-submitting replaces it).
 - ``adjudications``: an admin's final label for an item, kept apart from the annotators' labels.
 - ``collected_prompts``: red-team turns (prompt, target reply, verdict) and expert prompts.
+- ``login_failures``: wrong passwords (name, client address, time), shared by every serving process
+  and kept across restarts, for login throttling (migration 0004).
 """
 
 from __future__ import annotations
@@ -157,3 +159,15 @@ class CollectedPrompt(Base):
     reference: Mapped[str | None] = mapped_column(Text)
     target: Mapped[str | None] = mapped_column(String(255))
     created: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class LoginFailure(Base):
+    """One wrong password: for which account name, from which client address, when."""
+
+    __tablename__ = "login_failures"
+    __table_args__ = (Index(None, "account", "at"), Index(None, "address", "at"), Index(None, "at"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    account: Mapped[str] = mapped_column(String(64))
+    address: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,139 @@
+"""Limits applied before any handler parses a request (pure ASGI middleware).
+
+``BodyLimit``: a body longer than the route's limit is answered 413 before a byte of it is parsed
+(a declared Content-Length is refused at once; a chunked body is counted as it arrives). The login
+form gets a small limit: a 20 MB urlencoded body must not cost seconds of CPU before the CSRF check.
+
+``WriteGate``: at most ``max_writers`` unsafe requests (POST ...) run at once; the rest wait
+asynchronously, holding no thread, and get 503 with Retry-After when the wait runs out; the time
+spent waiting here counts against the same bound as the wait for the store's lock (``db.writing``). While
+another process holds the store's write lock, writers therefore cannot fill the thread pool, and
+reads (pages, /healthz) keep being served.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import weakref
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from cvalues.annotate.db import write_deadline
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+MAX_BODY_BYTES = 256 * 1024  # a label form with the longest allowed texts fits many times over
+MAX_LOGIN_BODY_BYTES = 4 * 1024
+_SMALL_BODY_PATHS = {"/login": MAX_LOGIN_BODY_BYTES, "/logout": MAX_LOGIN_BODY_BYTES}
+_UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+TOO_LARGE_TEXT = "请求内容过大（上限 {kib} KiB）。 Request body too large (limit {kib} KiB)."
+BUSY_TEXT = "系统繁忙，请稍后重试。 The server is busy: please retry shortly."
+
+
+async def plain_response(send: Send, status: int, text: str, headers: dict[str, str] | None = None) -> None:
+    body = text.encode("utf-8")
+    raw_headers = [
+        (b"content-type", b"text/plain; charset=utf-8"),
+        (b"content-length", str(len(body)).encode()),
+        (b"connection", b"close"),
+    ]
+    raw_headers += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
+    await send({"type": "http.response.start", "status": status, "headers": raw_headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def body_limit_of(path: str) -> int:
+    return _SMALL_BODY_PATHS.get(path, MAX_BODY_BYTES)
+
+
+class BodyLimit:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in _UNSAFE:
+            await self.app(scope, receive, send)
+            return
+        limit = body_limit_of(scope["path"])
+        too_large = TOO_LARGE_TEXT.format(kib=limit // 1024)
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            await plain_response(send, 413, too_large)
+            return
+        # Read the (bounded) body here, then replay it to the app.
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                await plain_response(send, 413, too_large)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+
+class WriteGate:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_writers: int = 8,
+        wait_s: float = 5.0,
+        retry_after_s: int = 5,
+        max_logins: int = 4,
+        login_queue_s: float = 30.0,
+    ) -> None:
+        self.app = app
+        self.wait_s = wait_s
+        self.retry_after_s = retry_after_s
+        # Logins are mostly scrypt (CPU), not the lock: they get their own few slots and queue
+        # longer, so that 50 people logging in at 9:00 wait a little instead of seeing 503.
+        self._limits = {"write": (max_writers, wait_s), "login": (max_logins, login_queue_s)}
+        # One semaphore per event loop and kind (tests run each TestClient request on its own loop).
+        self._slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Semaphore]] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in _UNSAFE:
+            await self.app(scope, receive, send)
+            return
+        kind = "login" if scope["path"] == "/login" else "write"
+        size, queue_s = self._limits[kind]
+        loop = asyncio.get_running_loop()
+        slots = self._slots.setdefault(loop, {}).setdefault(kind, asyncio.Semaphore(size))
+        started = time.monotonic()
+        try:
+            await asyncio.wait_for(slots.acquire(), timeout=queue_s)
+        except TimeoutError:
+            await plain_response(send, 503, BUSY_TEXT, {"Retry-After": str(self.retry_after_s)})
+            return
+        # Writes: the time queued here counts against the lock wait; logins start afresh.
+        deadline = started + self.wait_s if kind == "write" else time.monotonic() + self.wait_s
+        token = write_deadline.set(deadline)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            write_deadline.reset(token)
+            slots.release()
