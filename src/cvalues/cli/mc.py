@@ -13,9 +13,13 @@ from cvalues.cli.common import (
     DB_OPTION,
     DEVICE_OPTION,
     DTYPE_OPTION,
+    EXECUTOR_OPTION,
     MAX_RETRIES_OPTION,
     NEW_RUN_OPTION,
     PROGRESS_OPTION,
+    RAY_ADDRESS_OPTION,
+    RAY_WORKERS_OPTION,
+    check_executor,
     check_model_available,
     check_out_dir,
     exit_if_failed,
@@ -84,6 +88,9 @@ def mc(
     batch_size: int = BATCH_SIZE_OPTION,
     dtype: str = DTYPE_OPTION,
     device: str = DEVICE_OPTION,
+    executor: str = EXECUTOR_OPTION,
+    ray_address: str = RAY_ADDRESS_OPTION,
+    ray_workers: int = RAY_WORKERS_OPTION,
     db: str = DB_OPTION,
     new_run: bool = NEW_RUN_OPTION,
     progress: bool = PROGRESS_OPTION,
@@ -109,6 +116,7 @@ def mc(
         raise InputError(f"must be one of {', '.join(MODES)}, got {mode!r}", flag="--mode")
     spec = ModelSpec.parse(model, base_url=base_url, api_key_env=api_key_env, dtype=dtype)
     check_model_available(spec)
+    check_executor(executor, ray_address)
     check_out_dir(out)
     loaded = load_mc_dataset(dataset, fields=parse_field_mapping(field), encoding=encoding, fmt=fmt)
     if not loaded.items:
@@ -130,6 +138,9 @@ def mc(
         batch_size=batch_size,
         device=device,
         max_retries=max_retries,
+        executor=executor,
+        ray_address=ray_address,
+        ray_workers=ray_workers,
         new_run=new_run,
         progress=progress,
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 from cvalues.core.backend import Backend, ModelSpec
 from cvalues.core.errors import BackendError
@@ -19,6 +20,10 @@ class BackendOptions:
     batch_size: int = 8
     device: str = "auto"
     max_retries: int = 6  # servers only: the openai SDK's retries of one request
+
+
+Executor = Literal["local", "ray"]
+EXECUTORS: tuple[Executor, ...] = ("local", "ray")
 
 
 def _openai(spec: ModelSpec, options: BackendOptions) -> Backend:
@@ -62,10 +67,28 @@ def create_backend(
     batch_size: int = 8,
     device: str = "auto",
     max_retries: int = 6,
+    executor: Executor = "local",
+    ray_address: str | None = None,
+    ray_workers: int = 2,
 ) -> Backend:
+    """The backend for ``spec``: in this process (``executor="local"``), or ``ray_workers`` Ray
+    actors each holding one (``executor="ray"``; a local Ray cluster unless ``ray_address``).
+
+    The executor is how requests travel, not what answers them: ``spec.key``, and so every
+    request hash, is the same for both, and a run resumes across them.
+    """
     factory = FACTORIES.get(spec.provider)
     if factory is None:
         raise BackendError(f"no backend for provider {spec.provider!r}; known: {', '.join(FACTORIES)}")
+    if executor == "ray":
+        from cvalues.models.ray_backend import ActorOptions, RayBackend
+
+        actor_options = ActorOptions(
+            concurrency=concurrency, batch_size=batch_size, device=device, max_retries=max_retries
+        )
+        return RayBackend(spec, workers=ray_workers, address=ray_address, options=actor_options)
+    if executor != "local":
+        raise BackendError(f"unknown executor {executor!r}; known: {', '.join(EXECUTORS)}")
     options = BackendOptions(
         concurrency=concurrency, batch_size=batch_size, device=device, max_retries=max_retries
     )

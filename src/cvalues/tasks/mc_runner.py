@@ -53,6 +53,10 @@ class MCRunConfig:
     batch_size: int = 8
     device: str = "auto"
     max_retries: int = 6
+    # How requests reach the model (not part of identity(): a run resumes across executors).
+    executor: str = "local"
+    ray_address: str | None = None
+    ray_workers: int = 2
     new_run: bool = False
     progress: bool = True
 
@@ -135,6 +139,9 @@ def run_mc(config: MCRunConfig, store: Store) -> dict[str, Any]:
         batch_size=config.batch_size,
         device=config.device,
         max_retries=config.max_retries,
+        executor=config.executor,
+        ray_address=config.ray_address,
+        ray_workers=config.ray_workers,
     )
     started = time.perf_counter()
     store.set_run_status(run_id, "running")
