@@ -105,7 +105,11 @@ class VLLMBackend:
         return await asyncio.to_thread(self._complete_blocking, list(requests), settings)
 
     async def aclose(self) -> None:
-        return None
+        # The engine runs in a child process; stop it now rather than when the object is collected.
+        engine_core = getattr(getattr(self._llm, "llm_engine", None), "engine_core", None)
+        shutdown = getattr(engine_core, "shutdown", None)
+        if shutdown is not None:
+            await asyncio.to_thread(shutdown)
 
     def _complete_blocking(
         self, requests: list[ModelRequest], settings: GenerationSettings
