@@ -42,13 +42,29 @@ def _requests() -> list[ModelRequest]:
 
 
 @pytest.fixture(scope="module")
-def ray_backend(smollm2_backend, cvalues_cache: Path) -> Iterator[RayBackend]:
-    # smollm2_backend has converted the GGUF into cvalues_cache; the local cluster's actors read it there.
+def ray_cluster(cvalues_cache: Path) -> Iterator[str]:
+    """A local Ray cluster for this module; its address, for a CLI run that joins it.
+
+    Four logical CPUs on this 2-core machine: each actor reserves one, and the CLI's two actors
+    must fit beside the fixture's two.
+    """
+    import ray
+
+    # Workers inherit the driver's environment: smollm2_backend converted the GGUF into cvalues_cache.
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("CVALUES_CACHE", str(cvalues_cache))
-        backend = create_backend(
-            ModelSpec.parse("gguf:smollm2"), executor="ray", ray_workers=2, device="cpu", batch_size=2
+        context = ray.init(
+            num_cpus=4, include_dashboard=False, object_store_memory=128 * 1024 * 1024, log_to_driver=False
         )
+    yield context.address_info["gcs_address"]
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def ray_backend(smollm2_backend, ray_cluster: str, cvalues_cache: Path) -> Iterator[RayBackend]:
+    backend = create_backend(
+        ModelSpec.parse("gguf:smollm2"), executor="ray", ray_workers=2, device="cpu", batch_size=2
+    )
     assert isinstance(backend, RayBackend)
     yield backend
     asyncio.run(backend.aclose())
@@ -121,9 +137,10 @@ def test_run_interrupted_on_the_cluster_resumes_locally_without_repeats(
 
 
 def test_cli_mc_on_ray_then_local_resumes_with_nothing_sent(
-    smollm2_backend, cvalues_cache: Path, tmp_path: Path
+    smollm2_backend, ray_cluster: str, cvalues_cache: Path, tmp_path: Path
 ) -> None:
-    env = cli_env(cvalues_cache)
+    # The CLI joins this module's cluster by --ray-address (starting a second one costs a minute).
+    env = {k: v for k, v in cli_env(cvalues_cache).items() if not k.startswith("RAY_")}
     out, db = tmp_path / "out", f"sqlite:///{tmp_path / 'store.db'}"
     common = (
         "mc",
@@ -141,7 +158,18 @@ def test_cli_mc_on_ray_then_local_resumes_with_nothing_sent(
         "2",
         "--no-progress",
     )
-    on_ray = run_cli(*common, "--limit", "6", "--executor", "ray", "--ray-workers", "2", env=env)
+    on_ray = run_cli(
+        *common,
+        "--limit",
+        "6",
+        "--executor",
+        "ray",
+        "--ray-workers",
+        "2",
+        "--ray-address",
+        ray_cluster,
+        env=env,
+    )
     assert on_ray.code == 0, on_ray.stderr
     first = json.loads((out / "results.json").read_text(encoding="utf-8"))
     assert first["execution"]["n_sent"] == 6

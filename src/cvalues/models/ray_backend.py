@@ -139,6 +139,8 @@ class RayBackend:
 
     def _init_ray(self, address: str | None) -> None:
         ray = self._ray
+        # A driver started inside a Ray job (or under `ray start`) is told its cluster by RAY_ADDRESS.
+        address = address or os.environ.get("RAY_ADDRESS") or None
         if address is None:
             ray.init(
                 include_dashboard=False,
