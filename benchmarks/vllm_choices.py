@@ -72,6 +72,23 @@ def main() -> None:
     backend._next_token_scores(choice_plans)
     fast_again_s = time.perf_counter() - t0
 
+    # The reference: the transformers backend on the same float32 weights, exact log P(choice).
+    from cvalues.models.transformers_backend import TransformersBackend
+
+    reference_backend = TransformersBackend(
+        ModelSpec(provider="hf", name=str(folder), dtype="float32"), device="cpu", dtype="float32"
+    )
+    reference = asyncio.run(reference_backend.complete(requests, settings))
+    ref_margins = [r.choice_logprobs["回复1"] - r.choice_logprobs["回复2"] for r in reference]
+    vs_hf = [abs((b[0] - b[1]) - m) for b, m in zip(fast, ref_margins, strict=True) if b is not None]
+    vs_hf_exact = [
+        abs(a[k] - r.choice_logprobs[c])
+        for a, r in zip(exact, reference, strict=True)
+        for k, c in enumerate(("回复1", "回复2"))
+    ]
+    same_pick_hf = sum(
+        (b[0] > b[1]) == (m > 0) for b, m in zip(fast, ref_margins, strict=True) if b is not None
+    )
     agree = sum((a[0] > a[1]) == (b[0] > b[1]) for a, b in zip(exact, fast, strict=True) if b is not None)
     worst = max(abs((a[0] - a[1]) - (b[0] - b[1])) for a, b in zip(exact, fast, strict=True) if b is not None)
     n = len(requests)
@@ -102,6 +119,9 @@ def main() -> None:
         "",
         f"Agreement: same preferred reply on {agree}/{n} items; largest difference of the margin "
         f"log P(回复1) - log P(回复2) between the paths: {worst:.2e}.",
+        f"Against the transformers backend (same float32 weights): same preferred reply on "
+        f"{same_pick_hf}/{n}; largest margin difference (next_token) {max(vs_hf):.2e}; largest "
+        f"difference of one exact log P(choice) {max(vs_hf_exact):.2e}.",
         "",
     ]
     text = "\n".join(lines)
