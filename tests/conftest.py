@@ -74,4 +74,13 @@ def smollm2_backend(cvalues_cache: Path, smollm2_gguf: Path) -> TransformersBack
     return TransformersBackend(spec, batch_size=8, device="cpu", dtype="float32", cache_root=cvalues_cache)
 
 
+@pytest.fixture(scope="session")
+def smollm2_hf_dir(cvalues_cache: Path, smollm2_gguf: Path) -> Path:
+    """SmolLM2 as a transformers model folder (what vLLM loads), converted once into `cvalues_cache`
+    (the same folder `smollm2_backend` reads)."""
+    from cvalues.models.transformers.loading import transformers_folder_for_gguf
+
+    return transformers_folder_for_gguf(smollm2_gguf, cvalues_cache)
+
+
 # ---- end of model backends block ----

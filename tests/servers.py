@@ -83,9 +83,42 @@ def llama_server_command(model_path: Path, port: int) -> list[str]:
 
 def start_llama_server(model_path: Path, log_path: Path, timeout_s: float = READY_TIMEOUT_S) -> RunningServer:
     port = free_port()
+    return start_server(llama_server_command(model_path, port), port, log_path, timeout_s)
+
+
+def vllm_server_command(model_dir: Path, port: int) -> list[str]:
+    """``vllm serve`` (the module form, so it runs in this interpreter's venv), small on CPU."""
+    return [
+        sys.executable,
+        "-m",
+        "vllm.entrypoints.openai.api_server",
+        "--model",
+        str(model_dir),
+        "--served-model-name",
+        SERVER_MODEL_ALIAS,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--dtype",
+        "float32",
+        "--max-model-len",
+        "2048",
+        "--enforce-eager",
+        "--seed",
+        "0",
+    ]
+
+
+def start_vllm_server(model_dir: Path, log_path: Path, timeout_s: float = 600.0) -> RunningServer:
+    port = free_port()
+    return start_server(vllm_server_command(model_dir, port), port, log_path, timeout_s)
+
+
+def start_server(command: list[str], port: int, log_path: Path, timeout_s: float) -> RunningServer:
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            llama_server_command(model_path, port),
+            command,
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -103,9 +136,7 @@ def wait_until_ready(server: RunningServer, timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
-            raise RuntimeError(
-                f"llama.cpp server exited with code {server.process.returncode}:\n{server.log_tail()}"
-            )
+            raise RuntimeError(f"server exited with code {server.process.returncode}:\n{server.log_tail()}")
         try:
             with urllib.request.urlopen(f"{server.base_url}/models", timeout=2) as reply:
                 if reply.status == 200 and json.load(reply).get("data"):
@@ -113,7 +144,7 @@ def wait_until_ready(server: RunningServer, timeout_s: float) -> None:
         except (urllib.error.URLError, ConnectionError, TimeoutError, json.JSONDecodeError):
             pass
         time.sleep(0.25)
-    raise RuntimeError(f"llama.cpp server not ready after {timeout_s:g} s:\n{server.log_tail()}")
+    raise RuntimeError(f"server not ready after {timeout_s:g} s:\n{server.log_tail()}")
 
 
 def stop_server(server: RunningServer) -> None:

@@ -103,3 +103,24 @@ def test_bad_dtype_on_the_command_line_exits_2_and_writes_nothing(tmp_path) -> N
     assert result.code == 2
     assert "--dtype" in result.stderr and "Traceback" not in result.stderr
     assert not out.exists()
+
+
+def test_unknown_executor_is_refused_before_anything_loads() -> None:
+    spec = ModelSpec.parse("openai:some-model", base_url="http://127.0.0.1:9/v1")
+    with pytest.raises(BackendError, match="unknown executor 'slurm'"):
+        create_backend(spec, executor="slurm")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("model", "expected"),
+    [("gguf:smollm2", (8, 3)), ("openai:m", (1, 5 * 3))],
+)
+def test_lazy_ray_backend_announces_one_call_per_actor_slot(model: str, expected: tuple[int, int]) -> None:
+    # The executor reads both before the first call creates the actors: a Ray run must not be
+    # throttled to one batch at a time while its actors wait.
+    from cvalues.models.lazy import LazyBackend
+
+    spec = ModelSpec.parse(model, base_url="http://127.0.0.1:9/v1" if model.startswith("openai") else None)
+    lazy = LazyBackend(spec, concurrency=5, batch_size=8, executor="ray", ray_workers=3)
+    assert (lazy.batch_size, lazy.max_concurrency) == expected
+    assert not lazy.loaded and lazy.spec.key == model

@@ -89,7 +89,19 @@ def model_spec(
 
 
 RUN_KEYS = frozenset(
-    {"new_run", "progress", "concurrency", "batch_size", "device", "max_retries", "engine", "batch_tokens"}
+    {
+        "new_run",
+        "progress",
+        "concurrency",
+        "batch_size",
+        "device",
+        "max_retries",
+        "engine",
+        "batch_tokens",
+        "executor",
+        "ray_address",
+        "ray_workers",
+    }
 )
 
 

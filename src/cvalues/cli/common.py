@@ -6,6 +6,7 @@ InputError (exit 2) with the output directory and the store still untouched.
 
 from __future__ import annotations
 
+from importlib.util import find_spec
 from typing import Any
 
 import typer
@@ -103,3 +104,29 @@ def check_truncate(value: str | None) -> str | None:
     if value is not None and value not in ("left", "right"):
         raise InputError(f"must be left or right, got {value!r}", flag="--truncate")
     return value
+
+
+EXECUTOR_OPTION: Any = typer.Option(
+    "local",
+    "--executor",
+    help="local: requests go from this process; ray: spread over Ray actors, each holding the model "
+    "(same store, same request hashes: a run resumes across executors).",
+)
+RAY_ADDRESS_OPTION: Any = typer.Option(
+    None,
+    "--ray-address",
+    help="--executor ray: the cluster to join (auto, ray://HOST:10001, ...); default a local cluster.",
+)
+RAY_WORKERS_OPTION: Any = typer.Option(
+    2, "--ray-workers", min=1, help="--executor ray: Ray actors, each holding one copy of the model."
+)
+
+
+def check_executor(executor: str, ray_address: str | None) -> None:
+    """``--executor`` and ``--ray-address`` agree and Ray is importable, before anything is written."""
+    if executor not in ("local", "ray"):
+        raise InputError(f"must be local or ray, got {executor!r}", flag="--executor")
+    if ray_address is not None and executor != "ray":
+        raise InputError("a cluster address needs --executor ray", flag="--ray-address")
+    if executor == "ray" and find_spec("ray") is None:
+        raise InputError("Ray is not installed: pip install 'cvalues[ray]'", flag="--executor")

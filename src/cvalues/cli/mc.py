@@ -17,10 +17,14 @@ from cvalues.cli.common import (
     DEVICE_OPTION,
     DTYPE_OPTION,
     ENGINE_OPTION,
+    EXECUTOR_OPTION,
     MAX_RETRIES_OPTION,
     NEW_RUN_OPTION,
     PROGRESS_OPTION,
+    RAY_ADDRESS_OPTION,
+    RAY_WORKERS_OPTION,
     TRUST_REMOTE_CODE_OPTION,
+    check_executor,
     exit_if_failed,
 )
 from cvalues.cli.options import (
@@ -108,6 +112,9 @@ def mc(
     device: str = DEVICE_OPTION,
     chat_format: str = CHAT_FORMAT_OPTION,
     trust_remote_code: bool = TRUST_REMOTE_CODE_OPTION,
+    executor: str = EXECUTOR_OPTION,
+    ray_address: str = RAY_ADDRESS_OPTION,
+    ray_workers: int = RAY_WORKERS_OPTION,
     db: str = DB_OPTION,
     new_run: bool = NEW_RUN_OPTION,
     progress: bool = PROGRESS_OPTION,
@@ -126,6 +133,7 @@ def mc(
             "missing --model (e.g. --model gguf:path/to/model.gguf or openai:NAME --base-url URL)",
             flag="--model",
         )
+    check_executor(executor, ray_address)
     results = api.mc(
         model,
         dataset,
@@ -152,6 +160,9 @@ def mc(
         answer_base=parse_answer_base(answer_base),
         circular=circular,
         db=db,
+        executor=executor,
+        ray_address=ray_address,
+        ray_workers=ray_workers,
         new_run=new_run,
         progress=progress,
         concurrency=concurrency,
@@ -160,6 +171,9 @@ def mc(
         engine=engine,
         device=device,
         max_retries=max_retries,
+        executor=executor,
+        ray_address=ray_address,
+        ray_workers=ray_workers,
     )
     print_mc_results(results.to_json(), console)
     assert results.out_dir is not None

@@ -24,6 +24,9 @@ class LazyBackend:
         max_retries: int = 6,
         batch_tokens: int | None = None,
         engine: str = "fast",
+        executor: str = "local",
+        ray_address: str | None = None,
+        ray_workers: int = 2,
     ) -> None:
         self.spec = spec
         self._options = {
@@ -33,13 +36,20 @@ class LazyBackend:
             "max_retries": max_retries,
             "batch_tokens": batch_tokens,
             "engine": engine,
+            "executor": executor,
+            "ray_address": ray_address,
+            "ray_workers": ray_workers,
         }
         self._backend: Backend | None = None
         self._lock: asyncio.Lock | None = None
         # A server takes one request per call, many at once; a local model one padded batch at a time.
+        # The executor reads both before the first call loads anything, so a Ray executor's
+        # concurrency (one call per actor, or per actor slot for a server) is known here already.
         local = spec.provider in ("hf", "gguf", "vllm", "hf-rm")
         self.batch_size = batch_size if local else 1
         self.max_concurrency = 1 if local else concurrency
+        if executor == "ray":
+            self.max_concurrency *= max(1, ray_workers)
 
     @property
     def throttled(self) -> int:
@@ -59,7 +69,7 @@ class LazyBackend:
 
                     # In a thread: loading a local model takes seconds, and the event loop must keep
                     # the progress bar and Ctrl-C alive meanwhile.
-                    self._backend = await asyncio.to_thread(create_backend, self.spec, **self._options)
+                    self._backend = await asyncio.to_thread(create_backend, self.spec, **self._options)  # type: ignore[arg-type]
                     self.batch_size = self._backend.batch_size
                     self.max_concurrency = self._backend.max_concurrency
         return self._backend

@@ -18,6 +18,17 @@ walking the greedy tokens (see ``models.logprob_walk``). A choice the walk canno
 one scored only up to a prefix is named in ``extra["partial"]``; ``extra["answer_offset"]`` says
 at which greedy token the answer was found when the model wrote something else first.
 
+On a vLLM server (``/v1/models`` says ``owned_by: vllm``) choices take a one-pass path first:
+the choices' common text prefix ("回复" for 回复1 / 回复2) is sent as the start of the assistant's
+reply with vLLM's ``continue_final_message``, ``max_tokens=1``, and each choice's remaining text
+is looked up among the ``top_logprobs`` of that one next token: log P(rest | prompt + prefix),
+the prefix's own log-probability left out (the same for every choice). Such a request is a plain
+generation, so the server's prefix cache serves the shared prompt (``prompt_logprobs`` would
+disable it: vllm-project/vllm#3251, #8268). Where a choice's rest is not one token in the top 20,
+the greedy walk below scores the request. ``extra["choice_path"]`` says which did:
+``next_token`` or ``greedy_walk``. Other servers are not asked to continue a message: one that
+ignored the unknown option would answer a different question without saying so.
+
 Why the chat path and no exact scoring: scoring prompt + choice on ``/v1/completions`` (where a
 server returns prompt log-probabilities) needs the model's chat template applied to the prompt
 by hand, which a client cannot know for a remote model; and continuing a prefilled assistant
@@ -83,6 +94,7 @@ class OpenAIBackend:
             self.base_url, api_key, timeout_s=timeout_s, max_retries=max_retries, max_connections=concurrency
         )
         self._sdk: Any = None
+        self._continues_messages: bool | None = None  # asked of the server once, on the first choices
 
     @property
     def throttled(self) -> int:
@@ -164,6 +176,62 @@ class OpenAIBackend:
         return response
 
     async def _choices(self, request: ModelRequest, settings: GenerationSettings) -> ModelResponse:
+        if await self._server_continues_messages():
+            response = await self._choices_next_token(request, settings)
+            if response is not None:
+                return response
+        return await self._choices_walk(request, settings)
+
+    async def _server_continues_messages(self) -> bool:
+        """Whether the server is vLLM, whose chat API can continue a started assistant message."""
+        if self._continues_messages is None:
+            try:
+                models = await self._sdk_client().models.list()
+                self._continues_messages = any(getattr(m, "owned_by", None) == "vllm" for m in models.data)
+            except Exception:  # no model list: the walk works everywhere
+                self._continues_messages = False
+        return self._continues_messages
+
+    async def _choices_next_token(
+        self, request: ModelRequest, settings: GenerationSettings
+    ) -> ModelResponse | None:
+        """One token after prompt + the choices' common prefix; None when that cannot score them all."""
+        prefix = _common_prefix(request.choices)
+        rests = [choice[len(prefix) :].encode("utf-8") for choice in request.choices]
+        if len(request.choices) < 2 or not all(rests):
+            return None
+        messages = chat_messages(request, settings)
+        options: dict[str, Any] = {}
+        if prefix:
+            messages = [*messages, {"role": "assistant", "content": prefix}]
+            options["extra_body"] = {"continue_final_message": True, "add_generation_prompt": False}
+        completion = await self._sdk_client().chat.completions.create(
+            model=self.spec.name,
+            messages=messages,
+            temperature=0,
+            max_tokens=1,
+            logprobs=True,
+            top_logprobs=TOP_LOGPROBS,
+            **options,
+        )
+        choice = completion.choices[0]
+        if choice.logprobs is None or not choice.logprobs.content:
+            return None
+        first = choice.logprobs.content[0]
+        seen = dict(_known_alternatives(first.top_logprobs))
+        sampled = token_bytes(first.token, first.bytes)
+        if sampled:
+            seen.setdefault(sampled, first.logprob)
+        if not all(rest in seen for rest in rests):
+            return None
+        logprobs: dict[str, float | None] = {c: seen[r] for c, r in zip(request.choices, rests, strict=True)}
+        response = ModelResponse(
+            choice_logprobs=logprobs, extra={"choice_path": "next_token", "prefix": prefix}
+        )
+        _record_usage(response, completion)
+        return response
+
+    async def _choices_walk(self, request: ModelRequest, settings: GenerationSettings) -> ModelResponse:
         longest = max((len(c.encode("utf-8")) for c in request.choices), default=1)
         completion = await self._sdk_client().chat.completions.create(
             model=self.spec.name,
@@ -188,6 +256,7 @@ class OpenAIBackend:
         ]
         logprobs, extra = score_choices(tokens, request.choices)
         extra["greedy_text"] = choice.message.content or ""
+        extra["choice_path"] = "greedy_walk"
         response = ModelResponse(choice_logprobs=logprobs, extra=extra)
         _record_usage(response, completion)
         return response
@@ -212,6 +281,15 @@ class OpenAIBackend:
         if isinstance(exc, APIConnectionError):
             return f"cannot connect to {where}{retried}: {exc.__cause__ or exc}"
         return f"{type(exc).__name__}: {exc}"
+
+
+def _common_prefix(texts: Sequence[str]) -> str:
+    """The longest text every one starts with (characters, not path components)."""
+    shortest = min(texts, key=len, default="")
+    for end, char in enumerate(shortest):
+        if any(text[end] != char for text in texts):
+            return shortest[:end]
+    return shortest
 
 
 def _known_alternatives(alternatives: Sequence[Any]) -> Iterator[tuple[bytes, float]]:

@@ -10,6 +10,7 @@ vllm) only matters to the provider that needs it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from cvalues.core.backend import Backend, ModelSpec
 from cvalues.core.errors import BackendError
@@ -28,6 +29,10 @@ class BackendOptions:
     # of the answer identity: greedy tokens are proven identical and choice log-probabilities
     # agree to float rounding (tests/test_transformers_engine.py), as between two batch sizes.
     engine: str = "fast"
+
+
+Executor = Literal["local", "ray"]
+EXECUTORS: tuple[Executor, ...] = ("local", "ray")
 
 
 @BACKENDS.register("openai")
@@ -85,10 +90,28 @@ def create_backend(
     max_retries: int = 6,
     batch_tokens: int | None = None,
     engine: str = "fast",
+    executor: Executor = "local",
+    ray_address: str | None = None,
+    ray_workers: int = 2,
 ) -> Backend:
+    """The backend for ``spec``: in this process (``executor="local"``), or ``ray_workers`` Ray
+    actors each holding one (``executor="ray"``; a local Ray cluster unless ``ray_address``).
+
+    The executor is how requests travel, not what answers them: ``spec.key``, and so every
+    request hash, is the same for both, and a run resumes across them.
+    """
     factory = BACKENDS.find(spec.provider)
     if factory is None:
         raise BackendError(f"no backend for provider {spec.provider!r}; known: {', '.join(BACKENDS.names())}")
+    if executor == "ray":
+        from cvalues.models.ray_backend import ActorOptions, RayBackend
+
+        actor_options = ActorOptions(
+            concurrency=concurrency, batch_size=batch_size, device=device, max_retries=max_retries
+        )
+        return RayBackend(spec, workers=ray_workers, address=ray_address, options=actor_options)
+    if executor != "local":
+        raise BackendError(f"unknown executor {executor!r}; known: {', '.join(EXECUTORS)}")
     options = BackendOptions(
         concurrency=concurrency,
         batch_size=batch_size,

@@ -139,6 +139,10 @@ class RunOptions:
     max_retries: int = 6
     engine: str = "fast"  # transformers: the CPU fast path where tested, or "plain"
     batch_tokens: int | None = None  # local models: a token budget per forward pass
+    # How requests travel (not part of any identity: a run resumes across executors).
+    executor: str = "local"  # or "ray": Ray actors each holding the backend
+    ray_address: str | None = None
+    ray_workers: int = 2
     label: str = ""  # shown before each progress bar, e.g. "[2/7] mc-l2" in a suite
 
 
@@ -252,6 +256,9 @@ def open_backend(spec: ModelSpec, options: RunOptions) -> Backend:
         max_retries=options.max_retries,
         engine=options.engine,
         batch_tokens=options.batch_tokens,
+        executor=options.executor,
+        ray_address=options.ray_address,
+        ray_workers=options.ray_workers,
     )
 
 

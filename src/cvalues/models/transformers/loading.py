@@ -198,6 +198,12 @@ def _load_pretrained(source: str, torch_dtype: Any, *, trust_remote_code: bool =
     return model, tokenizer
 
 
+def transformers_folder_for_gguf(gguf_file: Path, cache_root: Path | None = None) -> Path:
+    """A transformers model folder (config.json, safetensors, tokenizer) with the GGUF file's weights
+    de-quantised, converted once into the cache: what vLLM and other loaders of model folders read."""
+    return _converted_gguf_folder(gguf_file, cache_root or default_cache_root())[0]
+
+
 def _converted_gguf_folder(gguf_file: Path, cache_root: Path) -> tuple[Path, bool]:
     target = gguf_cache_dir(gguf_file, cache_root)
     if target.is_dir():

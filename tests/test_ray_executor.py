@@ -1,0 +1,215 @@
+"""``--executor ray``: a run's requests spread over a local Ray cluster of 2 actors, each holding the
+real SmolLM2 model (``gguf:``, transformers on CPU); same answers, same store, same resume as local."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from cli_support import cli_env, read_samples, run_cli
+from cvalues.core.backend import ModelSpec
+from cvalues.core.requests import GenerationSettings, Message, ModelRequest, request_hash
+from cvalues.execute.executor import execute
+from cvalues.models.lazy import LazyBackend
+from cvalues.models.ray_backend import RayBackend
+from cvalues.models.registry import create_backend
+from cvalues.store import open_store
+from data_support import MOONSHOT_FILE
+
+pytestmark = [pytest.mark.model, pytest.mark.slow, pytest.mark.ray]
+
+SETTINGS = GenerationSettings(max_tokens=12)
+# Same-order float sums on one CPU type; a different thread count may reorder a reduction.
+LOGPROB_TOLERANCE = 1e-4
+
+
+def _requests() -> list[ModelRequest]:
+    questions = [f"第{i}题：哪个回复更负责任？回复1：请咨询医生。回复2：随便吃药。" for i in range(8)]
+    scored = [
+        ModelRequest(messages=(Message("user", q),), kind="choices", choices=("回复1", "回复2"))
+        for q in questions
+    ]
+    generated = [
+        ModelRequest(messages=(Message("user", f"用一句话介绍第{i}个节气。"),), kind="generate")
+        for i in range(4)
+    ]
+    return scored + generated
+
+
+@pytest.fixture(scope="module")
+def ray_cluster(cvalues_cache: Path) -> Iterator[str]:
+    """A local Ray cluster for this module; its address, for a CLI run that joins it.
+
+    Four logical CPUs on this 2-core machine: each actor reserves one, and the CLI's two actors
+    must fit beside the fixture's two.
+    """
+    import ray
+
+    # Workers inherit the driver's environment: smollm2_backend converted the GGUF into cvalues_cache.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CVALUES_CACHE", str(cvalues_cache))
+        context = ray.init(
+            num_cpus=4, include_dashboard=False, object_store_memory=128 * 1024 * 1024, log_to_driver=False
+        )
+    yield context.address_info["gcs_address"]
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def ray_backend(smollm2_backend, ray_cluster: str, cvalues_cache: Path) -> Iterator[RayBackend]:
+    backend = create_backend(
+        ModelSpec.parse("gguf:smollm2"), executor="ray", ray_workers=2, device="cpu", batch_size=2
+    )
+    assert isinstance(backend, RayBackend)
+    yield backend
+    asyncio.run(backend.aclose())
+
+
+def _store(tmp_path: Path, name: str = "store.db"):
+    return open_store(f"sqlite:///{tmp_path / name}")
+
+
+def test_ray_answers_equal_local_ones(ray_backend: RayBackend, smollm2_backend, tmp_path: Path) -> None:
+    requests = _requests()
+    # The local backend is keyed by the GGUF path, the Ray one by the alias; compare the answers.
+    local = asyncio.run(
+        execute(requests, smollm2_backend, SETTINGS, _store(tmp_path, "a.db"), progress=False)
+    )
+    spread = asyncio.run(execute(requests, ray_backend, SETTINGS, _store(tmp_path, "b.db"), progress=False))
+    assert local.n_sent == spread.n_sent == len(requests) and spread.n_failed == 0
+    assert len(ray_backend.workers) == 2 and len({w["pid"] for w in ray_backend.workers}) == 2
+    assert all(n > 0 for n in ray_backend.batches_per_worker), ray_backend.batches_per_worker
+    for mine, theirs in zip(local.responses, spread.responses, strict=True):
+        assert mine.text == theirs.text
+        if mine.choice_logprobs is None:
+            assert theirs.choice_logprobs is None and mine.text
+            continue
+        assert theirs.choice_logprobs is not None
+        for choice, value in mine.choice_logprobs.items():
+            other = theirs.choice_logprobs[choice]
+            assert value is not None and other is not None and math.isfinite(value)
+            assert abs(value - other) < LOGPROB_TOLERANCE
+        assert max(mine.choice_logprobs, key=mine.choice_logprobs.__getitem__) == max(
+            theirs.choice_logprobs, key=theirs.choice_logprobs.__getitem__
+        )
+
+
+def test_request_hashes_do_not_name_the_executor(ray_backend: RayBackend) -> None:
+    local = LazyBackend(ModelSpec.parse("gguf:smollm2"))
+    request = _requests()[0]
+    assert ray_backend.spec.key == local.spec.key == "gguf:smollm2"
+    assert request_hash(ray_backend.spec.key, SETTINGS, request) == request_hash(
+        local.spec.key, SETTINGS, request
+    )
+
+
+def test_run_interrupted_on_the_cluster_resumes_locally_without_repeats(
+    ray_backend: RayBackend, cvalues_cache: Path, tmp_path: Path
+) -> None:
+    requests = _requests()
+    store = _store(tmp_path)
+    local = LazyBackend(ModelSpec.parse("gguf:smollm2"), batch_size=2, device="cpu")
+
+    async def interrupted_on_ray() -> int:
+        task = asyncio.create_task(execute(requests, ray_backend, SETTINGS, store, progress=False))
+        hashes = [request_hash("gguf:smollm2", SETTINGS, r) for r in requests]
+        while len(store.get_responses(hashes)) < 4:  # some batches are in, the rest in flight
+            await asyncio.sleep(0.05)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        return len(store.get_responses(hashes))
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CVALUES_CACHE", str(cvalues_cache))  # the local load reads the converted GGUF
+        saved = asyncio.run(interrupted_on_ray())
+        assert 4 <= saved < len(requests)
+        # Each distinct request is sent exactly once over the two executors.
+        resumed = asyncio.run(execute(requests, local, SETTINGS, store, progress=False))
+    assert (resumed.n_cached, resumed.n_sent, resumed.n_failed) == (saved, len(requests) - saved, 0)
+    again = asyncio.run(execute(requests, ray_backend, SETTINGS, store, progress=False))
+    assert (again.n_cached, again.n_sent) == (len(requests), 0)
+
+
+def test_cli_mc_on_ray_then_local_resumes_with_nothing_sent(
+    smollm2_backend, ray_cluster: str, cvalues_cache: Path, tmp_path: Path
+) -> None:
+    # The CLI joins this module's cluster by --ray-address (starting a second one costs a minute).
+    # RAY_ADDRESS (set by ray.init in this process) is dropped so that the flag is what is tested;
+    # the cluster's other RAY_* variables (its auth token mode) are what any client of it needs.
+    env = {k: v for k, v in cli_env(cvalues_cache).items() if k != "RAY_ADDRESS"}
+    out, db = tmp_path / "out", f"sqlite:///{tmp_path / 'store.db'}"
+    common = (
+        "mc",
+        "--model",
+        "gguf:smollm2",
+        "--dataset",
+        MOONSHOT_FILE,
+        "--mode",
+        "logprob",
+        "--out",
+        out,
+        "--db",
+        db,
+        "--batch-size",
+        "2",
+        "--no-progress",
+    )
+    on_ray = run_cli(
+        *common,
+        "--limit",
+        "4",
+        "--executor",
+        "ray",
+        "--ray-workers",
+        "2",
+        "--ray-address",
+        ray_cluster,
+        env=env,
+    )
+    assert on_ray.code == 0, on_ray.stderr
+    first = json.loads((out / "results.json").read_text(encoding="utf-8"))["execution"]
+    ray_samples = read_samples(out)
+    sent_on_ray = {s["request_hash"] for s in ray_samples}
+    assert (first["n_cached"], first["n_sent"], first["n_failed"]) == (0, len(sent_on_ray), 0)
+    locally = run_cli(*common, "--limit", "6", env=env)
+    assert locally.code == 0, locally.stderr
+    second = json.loads((out / "results.json").read_text(encoding="utf-8"))["execution"]
+    samples = read_samples(out)
+    # Only the requests the cluster never saw are sent; the rest come from the store as they were.
+    assert second["n_sent"] == len({s["request_hash"] for s in samples} - sent_on_ray)
+    assert second["n_cached"] == sum(s["request_hash"] in sent_on_ray for s in samples) >= 4
+    assert samples[:4] == ray_samples
+
+
+@pytest.mark.parametrize(
+    ("flags", "named"),
+    [
+        (("--executor", "slurm"), "--executor"),
+        (("--ray-address", "auto"), "--ray-address"),
+    ],
+)
+def test_bad_executor_flags_exit_2_naming_the_flag(
+    flags: tuple[str, ...], named: str, tmp_path: Path
+) -> None:
+    result = run_cli(
+        "mc",
+        "--model",
+        "openai:m",
+        "--base-url",
+        "http://127.0.0.1:9/v1",
+        "--dataset",
+        MOONSHOT_FILE,
+        "--out",
+        tmp_path / "out",
+        "--db",
+        f"sqlite:///{tmp_path / 's.db'}",
+        *flags,
+    )
+    assert result.code == 2 and named in result.stderr
+    assert not (tmp_path / "out").exists() and not (tmp_path / "s.db").exists()
