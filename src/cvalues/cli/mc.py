@@ -171,9 +171,6 @@ def mc(
         engine=engine,
         device=device,
         max_retries=max_retries,
-        executor=executor,
-        ray_address=ray_address,
-        ray_workers=ray_workers,
     )
     print_mc_results(results.to_json(), console)
     assert results.out_dir is not None
