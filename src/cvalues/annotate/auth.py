@@ -6,7 +6,7 @@ The cookie holds a random token (HttpOnly, SameSite=Lax); the store holds only i
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated
+from typing import Annotated, cast
 
 from fastapi import Depends
 from starlette.requests import Request
@@ -31,7 +31,7 @@ def current_session(request: Request) -> LoginSession | None:
     """The request's live session, looked up once per request."""
     cached = getattr(request.state, _STATE_KEY, _UNSET)
     if cached is not _UNSET:
-        return cached  # type: ignore[no-any-return]
+        return cast("LoginSession | None", cached)
     token = request.cookies.get(SESSION_COOKIE)
     session = services(request).accounts.session(token) if token else None
     setattr(request.state, _STATE_KEY, session)

@@ -96,7 +96,9 @@ class Collection:
             "created": utcnow(),
         }
         with writing(self.engine) as conn:
-            return int(conn.execute(COLLECTED.insert().values(**values)).inserted_primary_key[0])
+            key = conn.execute(COLLECTED.insert().values(**values)).inserted_primary_key
+            assert key is not None  # an insert into a table with an integer primary key
+            return int(key[0])
 
     def expert_prompts(self, user: User | None = None) -> list[CollectedRow]:
         """An expert's own prompts, or everyone's when ``user`` is None."""
@@ -162,7 +164,9 @@ class Collection:
             "created": utcnow(),
         }
         with writing(self.engine) as conn:
-            return int(conn.execute(COLLECTED.insert().values(**values)).inserted_primary_key[0])
+            key = conn.execute(COLLECTED.insert().values(**values)).inserted_primary_key
+            assert key is not None  # an insert into a table with an integer primary key
+            return int(key[0])
 
     def set_verdict(self, user: User, turn_id: int, verdict: str, scenario: str | None) -> bool:
         """Mark ``user``'s own red-team turn safe or unsafe; False if it is not theirs."""

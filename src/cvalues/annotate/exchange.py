@@ -99,7 +99,7 @@ def export_rows(tasks: TaskStore, accounts: Accounts, task_id: str) -> list[dict
             "adjudication_note": note,
             "item": item.payload,
         }
-        for annotator, position, label in by_item.get(item.id) or [("", None, None)]:
+        for annotator, position, label in by_item.get(item.id) or [("", None, None)]:  # type: ignore[assignment]
             rows.append(
                 {
                     **common,

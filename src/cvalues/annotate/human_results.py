@@ -40,7 +40,7 @@ def _dataset(task: TaskRecord, items: list[ItemRecord]) -> dict[str, Any]:
 
 def _annotation(task: TaskRecord, item: ItemRecord, annotator: str, label: dict[str, Any]) -> Annotation:
     payload = item.payload
-    common = {
+    common: dict[str, Any] = {
         "item_id": item.key,
         "annotator": annotator,
         "kind": task.kind,

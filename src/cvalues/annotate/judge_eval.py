@@ -117,7 +117,7 @@ def _annotation(row: dict[str, Any], path: Path, line: int) -> Annotation | None
         return None
     if kind not in (SAFETY, RESPONSIBILITY):
         raise InputError(f"kind must be safety or responsibility, got {kind!r}", path=path, line=line)
-    common = {
+    common: dict[str, Any] = {
         "item_id": item_id,
         "annotator": annotator,
         "kind": kind,

@@ -3,6 +3,8 @@ agreement figures, the disagreement list, adjudication, collected prompts."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 
@@ -128,7 +130,7 @@ def _reply_excerpt(payload: dict[str, object]) -> str:
     return text[:_EXCERPT_CHARS]
 
 
-def _item_context(request: Request, task_id: str, item_id: int) -> dict[str, object]:
+def _item_context(request: Request, task_id: str, item_id: int) -> dict[str, Any]:
     app = services(request)
     task = app.tasks.get_task(task_id)
     item = app.tasks.get_item(task_id, item_id) if task is not None else None

@@ -69,9 +69,11 @@ class LazyBackend:
 
                     # In a thread: loading a local model takes seconds, and the event loop must keep
                     # the progress bar and Ctrl-C alive meanwhile.
-                    self._backend = await asyncio.to_thread(create_backend, self.spec, **self._options)  # type: ignore[arg-type]
-                    self.batch_size = self._backend.batch_size
-                    self.max_concurrency = self._backend.max_concurrency
+                    created: Backend = await asyncio.to_thread(create_backend, self.spec, **self._options)  # type: ignore[arg-type]
+                    self._backend = created
+                    self.batch_size = created.batch_size
+                    self.max_concurrency = created.max_concurrency
+        assert self._backend is not None
         return self._backend
 
     async def complete(

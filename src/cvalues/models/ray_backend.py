@@ -123,7 +123,7 @@ class RayBackend:
         ]
         try:
             # Loading happens in the actors' constructors; an error there surfaces here, at once.
-            self.workers = ray.get([actor.describe.remote() for actor in self._actors])
+            self.workers = ray.get([actor.describe.remote() for actor in self._actors])  # type: ignore[attr-defined]  # Ray adds .remote to actor methods at run time
         except Exception as exc:
             self._shutdown()
             raise BackendError(f"a Ray worker could not load {spec.key}: {_root_cause(exc)}") from exc
@@ -184,12 +184,12 @@ class RayBackend:
     async def aclose(self) -> None:
         for actor in self._actors:
             with contextlib.suppress(Exception):  # a dead actor has nothing left to close
-                await actor.aclose.remote()
+                await actor.aclose.remote()  # type: ignore[attr-defined]  # Ray adds .remote to actor methods at run time
         self._shutdown()
 
     def _shutdown(self) -> None:
         for actor in self._actors:
-            self._ray.kill(actor)
+            self._ray.kill(actor)  # type: ignore[arg-type]  # an ActorHandle at run time
         self._actors = []
         if self._owns_cluster:
             self._ray.shutdown()

@@ -207,13 +207,13 @@ class VLLMBackend:
         for i, values in zip(exact, self._exact_scores([plans[i] for i in exact]), strict=True):
             scores[i] = dict(zip(requests[i].choices, values, strict=True))
         responses = []
-        for plan, values, path in zip(plans, scores, paths, strict=True):
+        for plan, scored, path in zip(plans, scores, paths, strict=True):
             extra: dict[str, Any] = {"choice_path": path}
             if plan.boundary_merged:
                 extra["tokenization_boundary_merged"] = plan.boundary_merged
             responses.append(
                 ModelResponse(
-                    choice_logprobs=dict(values or {}),
+                    choice_logprobs=dict(scored or {}),
                     input_tokens=len(plan.prompt_ids),
                     output_tokens=0,
                     extra=extra,
@@ -234,7 +234,7 @@ class VLLMBackend:
             if self._token_ids_field:
                 options = {"logprob_token_ids": sorted(set(finals))}
             else:
-                options = {"logprobs": TOP_LOGPROBS}
+                options = {"logprobs": TOP_LOGPROBS}  # type: ignore[dict-item]  # SamplingParams takes either option
             params.append(self._vllm.SamplingParams(max_tokens=1, temperature=0.0, **options))
         outputs = self._llm.generate(prompts, params, use_tqdm=False)
         results: list[list[float] | None] = []

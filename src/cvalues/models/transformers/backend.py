@@ -304,8 +304,8 @@ class TransformersBackend:
         position = 0
         for request, plan, prefix in zip(requests, plans, prefixes, strict=True):
             if prefix is not None:
-                prefix_logprob, finals = scores[position]
-                values = [prefix_logprob + f for f in finals]
+                prefix_logprob, final_logprobs = scores[position]
+                values: list[float] = [prefix_logprob + f for f in final_logprobs]
                 position += 1
             else:
                 values = [total for total, _ in scores[position : position + len(plan.continuations)]]

@@ -159,7 +159,7 @@ def _greedy_batch(
             keep = [i for i, f in enumerate(finished) if not f]
             index = torch.tensor(keep, device=device)
             for layer in cache.layers:
-                layer.keep_rows(index)
+                layer.keep_rows(index)  # type: ignore[union-attr]  # cvalues' own layer class (kv_buffer)
             attention_mask = attention_mask.index_select(0, index)
             rows = [rows[i] for i in keep]
             finished = [False] * len(rows)
