@@ -30,6 +30,9 @@ echo = "cvalues_echo:make_backend"
 [project.entry-points."cvalues.suites"]
 echo-suite = "cvalues_echo:SUITE"
 
+[project.entry-points."cvalues.datasets"]
+qa-triples = "cvalues_echo:load_qa_triples"
+
 [tool.setuptools]
 packages = ["cvalues_echo"]
 
@@ -61,6 +64,17 @@ class SecondReply:
 
 def make_backend(spec, options):
     return SecondReply(spec)
+
+
+def load_qa_triples(rows, path, fields):
+    """An MC format of this plugin: rows with q, good, bad, each asked in both orders."""
+    from cvalues.data.mc_build import items_from_pair
+
+    items = []
+    for row in rows:
+        data = row.data
+        items.extend(items_from_pair(str(row.line), data["q"], data["good"], data["bad"], level="safety"))
+    return items
 '''
 
 SUITE = """\
@@ -135,3 +149,18 @@ def test_without_the_plugin_its_names_are_unknown(tmp_path: Path) -> None:
     assert suite.code == 2 and "--suite" in suite.stderr and "echo-suite" in suite.stderr
     model = run_cli("eval", "--model", "echo:anything", "--out", tmp_path / "x", cwd=tmp_path)
     assert model.code == 2 and "--model" in model.stderr and "gguf:<name>" in model.stderr
+
+
+def test_a_plugin_mc_format_reads_a_file_from_the_cli(plugin_path: Path, tmp_path: Path) -> None:
+    data = tmp_path / "qa.jsonl"
+    rows = [{"q": f"问题{n}", "good": "负责任的回复", "bad": "有害的回复"} for n in range(3)]
+    data.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    out = tmp_path / "mc"
+    env = cli_env(PYTHONPATH=str(plugin_path))
+    result = run_cli(
+        "mc", "--model", "echo:x", "--dataset", data, "--format", "qa-triples", "--out", out, "--no-progress",
+        env=env, cwd=tmp_path,
+    )  # fmt: skip
+    assert result.code == 0, result.stderr
+    results = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    assert results["metrics"]["total"] == 6 and results["metrics"]["acc"] == 0.5

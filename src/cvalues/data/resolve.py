@@ -7,6 +7,7 @@ from importlib import resources
 from pathlib import Path
 
 from cvalues.core.errors import InputError
+from cvalues.core.registry import DATASETS
 from cvalues.data.answer_keys import load_answer_key
 from cvalues.data.encoding import git_blob_sha1, read_bytes, sha256_bytes
 from cvalues.data.items import LEVELS, Level, MCDataset, MCItem
@@ -30,6 +31,16 @@ MC_LOADERS: dict[str, Loader] = {
     "generic": load_mapped_mc,
 }
 MC_FORMATS: tuple[str, ...] = tuple(MC_LOADERS)
+
+
+def mc_loader(fmt: str) -> Loader | None:
+    """A built-in MC format, or one a plugin adds: a ``cvalues.datasets`` entry point that names a
+    loader ``(rows, path, fields) -> list[MCItem]`` (an entry point that names an OfficialSource
+    is a dataset, not a format)."""
+    if fmt in MC_LOADERS:
+        return MC_LOADERS[fmt]
+    found = DATASETS.find(fmt)
+    return found if callable(found) else None
 
 
 def check_level(level: str | None) -> None:
@@ -81,7 +92,7 @@ def load_mc_dataset(
     ``answer_base`` (``--answer-base``: how a numeric answer counts) apply to a user's own file
     (the generic format); the official and published formats know their level and labels.
     """
-    if fmt is not None and fmt not in MC_LOADERS:
+    if fmt is not None and mc_loader(fmt) is None:
         raise InputError(f"unknown format {fmt!r}; use one of {', '.join(MC_FORMATS)}", flag="--format")
     if fields and fmt not in (None, "generic"):
         raise InputError(f"--field mappings apply to generic files, not to format {fmt!r}", flag="--field")
@@ -119,7 +130,9 @@ def load_mc_dataset(
                     "levels and labels",
                     flag=flag,
                 )
-        items = MC_LOADERS[fmt](rows, path, fields)
+        loader = mc_loader(fmt)
+        assert loader is not None  # checked above
+        items = loader(rows, path, fields)
     return MCDataset(
         name=name or _name_for_file(path, data, digest), source=origin, sha256=digest, items=items
     )
