@@ -230,7 +230,8 @@ def test_reward_model_scorer_matches_the_model_run_directly(tmp_path: Path, smol
     tokenizer.save_pretrained(model_dir)
     out = tmp_path / "rm-run"
     result = run_cli(
-        "pairs", "--scorer", f"hf-rm:{model_dir}", "--dataset", COMPARISON, "--limit", "2", "--out", out,
+        "pairs", "--scorer", f"hf-rm:{model_dir}", "--dtype", "float32", "--dataset", COMPARISON,
+        "--limit", "2", "--out", out,
         "--no-progress", "--db", f"sqlite:///{tmp_path / 'db'}", cwd=tmp_path,
     )  # fmt: skip
     assert result.code == 0, result.stderr[-2000:]

@@ -62,8 +62,13 @@ def ray_cluster(cvalues_cache: Path) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def ray_backend(smollm2_backend, ray_cluster: str, cvalues_cache: Path) -> Iterator[RayBackend]:
+    # float32, as the local smollm2_backend: the answers are compared to 1e-4.
     backend = create_backend(
-        ModelSpec.parse("gguf:smollm2"), executor="ray", ray_workers=2, device="cpu", batch_size=2
+        ModelSpec.parse("gguf:smollm2", dtype="float32"),
+        executor="ray",
+        ray_workers=2,
+        device="cpu",
+        batch_size=2,
     )
     assert isinstance(backend, RayBackend)
     yield backend
@@ -100,9 +105,9 @@ def test_ray_answers_equal_local_ones(ray_backend: RayBackend, smollm2_backend, 
 
 
 def test_request_hashes_do_not_name_the_executor(ray_backend: RayBackend) -> None:
-    local = LazyBackend(ModelSpec.parse("gguf:smollm2"))
+    local = LazyBackend(ModelSpec.parse("gguf:smollm2", dtype="float32"))
     request = _requests()[0]
-    assert ray_backend.spec.key == local.spec.key == "gguf:smollm2"
+    assert ray_backend.spec.key == local.spec.key == "gguf:smollm2@float32"
     assert request_hash(ray_backend.spec.key, SETTINGS, request) == request_hash(
         local.spec.key, SETTINGS, request
     )
@@ -177,7 +182,8 @@ def test_cli_mc_on_ray_then_local_resumes_with_nothing_sent(
     ray_samples = read_samples(out)
     sent_on_ray = {s["request_hash"] for s in ray_samples}
     assert (first["n_cached"], first["n_sent"], first["n_failed"]) == (0, len(sent_on_ray), 0)
-    locally = run_cli(*common, "--limit", "6", env=env)
+    # Six items are another item set, so another run (--new-run); its answers come from the store.
+    locally = run_cli(*common, "--limit", "6", "--new-run", env=env)
     assert locally.code == 0, locally.stderr
     second = json.loads((out / "results.json").read_text(encoding="utf-8"))["execution"]
     samples = read_samples(out)

@@ -109,7 +109,7 @@ def test_trusted_model_runs_with_its_chat_format(remote_code_model: Path) -> Non
     assert reply.ok and reply.text is not None and reply.output_tokens
     # A reply that runs on into the next turn is cut at the format's stop string.
     ids = backend._tokenizer("回复1<human>:你好", add_special_tokens=False)["input_ids"]
-    cut = backend._decode([1], ids)
+    cut = backend._decode([1], ids, backend.engine)
     assert cut.text == "回复1" and cut.extra["finish_reason"] == "stop"
 
 

@@ -91,9 +91,10 @@ def test_the_transformers_decode_drops_a_cut_character(smollm2_backend) -> None:
     tokenizer = smollm2_backend._tokenizer
     tokens = tokenizer("安全", add_special_tokens=False)["input_ids"]
     assert len(tokens) > 1 and tokenizer.decode(tokens[:1]).endswith("\ufffd")  # a real cut
-    response = smollm2_backend._decode([0], tokens[:1])  # no EOS: stopped by the token limit
+    # No EOS: stopped by the token limit.
+    response = smollm2_backend._decode([0], tokens[:1], smollm2_backend.engine)
     assert response.extra["finish_reason"] == "length" and "\ufffd" not in (response.text or "")
-    whole = smollm2_backend._decode([0], tokens)
+    whole = smollm2_backend._decode([0], tokens, smollm2_backend.engine)
     assert whole.text == "安全"
 
 

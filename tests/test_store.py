@@ -32,6 +32,7 @@ ANNOTATION_TABLES = {
     "annotations",
     "adjudications",
     "collected_prompts",
+    "login_failures",
 }
 ALL_TABLES = STORE_TABLES | ANNOTATION_TABLES
 

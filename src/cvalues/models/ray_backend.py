@@ -53,9 +53,9 @@ class ActorOptions:
 class _BackendActor:
     """Runs on a worker: one local backend, called by the driver one batch at a time."""
 
-    def __init__(self, spec: ModelSpec, options: ActorOptions) -> None:
-        from cvalues.models.registry import create_backend
-
+    def __init__(self, spec: ModelSpec, options: ActorOptions, create_backend: Any) -> None:
+        # ``create_backend`` is handed over by the registry (pickled by reference), so this module
+        # and the registry do not import each other.
         self._backend = create_backend(
             spec,
             concurrency=options.concurrency,
@@ -93,7 +93,9 @@ class RayBackend:
         workers: int = 2,
         address: str | None = None,
         options: ActorOptions | None = None,
+        create_backend: Any = None,
     ) -> None:
+        """``create_backend``: how each actor makes its backend (``models.registry.create_backend``)."""
         try:
             import ray
         except ImportError:
@@ -118,7 +120,7 @@ class RayBackend:
                 max_concurrency=max(1, self._options.concurrency),
                 scheduling_strategy="SPREAD",
                 runtime_env=runtime_env or None,
-            ).remote(spec, self._options)
+            ).remote(spec, self._options, create_backend)
             for _ in range(workers)
         ]
         try:

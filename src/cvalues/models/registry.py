@@ -109,7 +109,13 @@ def create_backend(
         actor_options = ActorOptions(
             concurrency=concurrency, batch_size=batch_size, device=device, max_retries=max_retries
         )
-        return RayBackend(spec, workers=ray_workers, address=ray_address, options=actor_options)
+        return RayBackend(
+            spec,
+            workers=ray_workers,
+            address=ray_address,
+            options=actor_options,
+            create_backend=create_backend,
+        )
     if executor != "local":
         raise BackendError(f"unknown executor {executor!r}; known: {', '.join(EXECUTORS)}")
     options = BackendOptions(
