@@ -10,11 +10,13 @@ import pytest
 
 from cvalues.core.backend import ModelSpec
 from cvalues.core.requests import GenerationSettings, Message, ModelRequest
-from cvalues.execute.screen import screen_requests
+from cvalues.execute.screen import TEMPLATE_TOKENS_PER_MESSAGE, TEMPLATE_TOKENS_PER_PROMPT, screen_requests
 from cvalues.models.context import config_context_length, context_window, token_counter
 
 SMOLLM2 = ModelSpec(provider="gguf", name="smollm2")
 SETTINGS = GenerationSettings(max_tokens=64)
+# The fixed template allowance for one message (no measured template passed).
+MARGIN = TEMPLATE_TOKENS_PER_PROMPT + TEMPLATE_TOKENS_PER_MESSAGE
 
 
 def ask(text: str) -> ModelRequest:
@@ -56,10 +58,10 @@ def test_a_prompt_between_the_bounds_is_counted_exactly() -> None:
     # decide, the exact count can.
     fits, over = "价值观" * 1200, "价值观" * 2400
     exact_fits, exact_over = counter(fits), counter(over)
-    assert exact_fits < 8192 - 64 - 28 < exact_over
+    assert exact_fits < 8192 - 64 - MARGIN < exact_over
     result = screen_requests([ask(fits), ask(over)], 8192, None, settings=SETTINGS, count_tokens=counter)
     assert [i for i, _ in result.kept] == [0]
-    assert result.skipped[0].prompt_tokens == exact_over + 28  # the count plus the template margin
+    assert result.skipped[0].prompt_tokens == exact_over + MARGIN  # the count plus the template margin
 
 
 @pytest.mark.parametrize("side", ["left", "right"])
@@ -70,8 +72,8 @@ def test_truncate_cuts_the_prompt_to_fit_from_the_side_asked(side: str) -> None:
     result = screen_requests([ask(text)], 2048, side, settings=SETTINGS, count_tokens=counter)  # type: ignore[arg-type]
     assert result.skipped == [] and result.truncated == [0]
     kept = result.kept[0][1].messages[0].content
-    assert counter(kept) + 28 <= 2048 - 64
-    assert counter(kept) > 2048 - 64 - 28 - 10  # not cut much more than needed
+    assert counter(kept) + MARGIN <= 2048 - 64
+    assert counter(kept) > 2048 - 64 - MARGIN - 10  # not cut much more than needed
     assert kept.endswith("结尾") if side == "left" else kept.startswith("开头")
     assert text.endswith(kept) if side == "left" else text.startswith(kept)
 
@@ -83,7 +85,7 @@ def test_without_a_tokenizer_the_byte_bounds_decide_and_truncation_is_safe() -> 
     assert [s.index for s in result.skipped] == [0] and [i for i, _ in result.kept] == [1]
     cut = screen_requests([ask(huge)], 8192, "right", settings=SETTINGS)
     content = cut.kept[0][1].messages[0].content
-    assert len(content.encode("utf-8")) <= 8192 - 64 - 28  # the byte upper bound: fits for sure
+    assert len(content.encode("utf-8")) <= 8192 - 64 - MARGIN  # the byte upper bound: fits for sure
 
 
 def test_an_unknown_window_keeps_everything_and_the_reply_budget_counts() -> None:

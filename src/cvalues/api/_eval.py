@@ -166,6 +166,8 @@ async def evaluate_async(
     max_retries: int = 6,
     engine: str = "fast",
     batch_tokens: int | None = None,
+    truncate: str | None = None,
+    context_window: int | None = None,
     on_stage: Any = None,
 ) -> EvalResult:
     """Run (or resume) every task of ``suite`` for ``model``; write summary.json and report.html.
@@ -194,6 +196,8 @@ async def evaluate_async(
         max_retries=max_retries,
         engine=engine,
         batch_tokens=batch_tokens,
+        truncate=truncate,
+        context_window=context_window,
     )
     backends: dict[str, Backend] = {}
 

@@ -101,6 +101,8 @@ RUN_KEYS = frozenset(
         "executor",
         "ray_address",
         "ray_workers",
+        "truncate",
+        "context_window",
     }
 )
 

@@ -21,6 +21,23 @@ err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 def exit_if_failed(results: dict[str, Any], what: str) -> None:
     """Exit 1 (after saying why) when some requests failed: the run is kept, re-running retries them."""
     execution = results["execution"]
+    skipped, cut = execution.get("n_skipped") or 0, execution.get("n_truncated") or 0
+    if skipped or cut:
+        window = execution.get("context_window")
+        err_console.print(
+            f"[yellow]longer than the model's context window ({window or 0:,} tokens): "
+            + "; ".join(
+                part
+                for part in (
+                    f"{skipped} item(s) skipped, never sent (samples.jsonl: error \"skipped: ...\"; "
+                    "--truncate left|right cuts them instead)" if skipped else "",
+                    f"{cut} prompt(s) cut (--truncate)" if cut else "",
+                )
+                if part
+            )
+            + "[/]",
+            markup=True,
+        )
     failed = execution["n_failed"]
     if failed:
         first_error = execution.get("first_error")
@@ -96,6 +113,16 @@ TRUNCATE_OPTION: Any = typer.Option(
     "--truncate",
     help="left or right: cut a prompt longer than the model's context window from that side "
     "(default: skip the item, with the reason in samples.jsonl).",
+)
+
+
+CONTEXT_WINDOW_OPTION: Any = typer.Option(
+    None,
+    "--context-window",
+    min=16,
+    help="Tokens the model takes, when the server does not say or runs with less than the model's "
+    "own window (llama.cpp's server: -c); prompts that do not fit are skipped or --truncate'd "
+    "before any request.",
 )
 
 

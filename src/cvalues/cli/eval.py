@@ -12,6 +12,7 @@ from cvalues.cli.common import (
     BATCH_SIZE_OPTION,
     BATCH_TOKENS_OPTION,
     CONCURRENCY_OPTION,
+    CONTEXT_WINDOW_OPTION,
     DB_OPTION,
     DEVICE_OPTION,
     DTYPE_OPTION,
@@ -19,6 +20,8 @@ from cvalues.cli.common import (
     MAX_RETRIES_OPTION,
     NEW_RUN_OPTION,
     PROGRESS_OPTION,
+    TRUNCATE_OPTION,
+    check_truncate,
 )
 from cvalues.core.errors import InputError
 from cvalues.report.summary_terminal import print_summary
@@ -65,6 +68,8 @@ def eval_command(
     db: str = DB_OPTION,
     new_run: bool = NEW_RUN_OPTION,
     progress: bool = PROGRESS_OPTION,
+    truncate: str = TRUNCATE_OPTION,
+    context_window: int = CONTEXT_WINDOW_OPTION,
 ) -> None:
     """Run a whole suite (MC, generation, judges) and write summary.json and report.html (resumes)."""
     if model is None:
@@ -89,6 +94,8 @@ def eval_command(
         db=db,
         new_run=new_run,
         progress=progress,
+        truncate=check_truncate(truncate),
+        context_window=context_window,
         concurrency=concurrency,
         batch_size=batch_size,
         batch_tokens=batch_tokens,

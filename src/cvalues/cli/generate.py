@@ -13,6 +13,7 @@ from cvalues.cli.common import (
     BATCH_TOKENS_OPTION,
     CHAT_FORMAT_OPTION,
     CONCURRENCY_OPTION,
+    CONTEXT_WINDOW_OPTION,
     DB_OPTION,
     DEVICE_OPTION,
     DTYPE_OPTION,
@@ -20,7 +21,9 @@ from cvalues.cli.common import (
     MAX_RETRIES_OPTION,
     NEW_RUN_OPTION,
     PROGRESS_OPTION,
+    TRUNCATE_OPTION,
     TRUST_REMOTE_CODE_OPTION,
+    check_truncate,
     exit_if_failed,
 )
 from cvalues.cli.options import parse_field_mapping
@@ -88,6 +91,8 @@ def generate(
     db: str = DB_OPTION,
     new_run: bool = NEW_RUN_OPTION,
     progress: bool = PROGRESS_OPTION,
+    truncate: str = TRUNCATE_OPTION,
+    context_window: int = CONTEXT_WINDOW_OPTION,
 ) -> None:
     """Generate replies to a prompt set (re-running the same command resumes it)."""
     if model is None:
@@ -117,6 +122,8 @@ def generate(
         db=db,
         new_run=new_run,
         progress=progress,
+        truncate=check_truncate(truncate),
+        context_window=context_window,
         concurrency=concurrency,
         batch_size=batch_size,
         batch_tokens=batch_tokens,

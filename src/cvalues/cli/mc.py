@@ -13,6 +13,7 @@ from cvalues.cli.common import (
     BATCH_TOKENS_OPTION,
     CHAT_FORMAT_OPTION,
     CONCURRENCY_OPTION,
+    CONTEXT_WINDOW_OPTION,
     DB_OPTION,
     DEVICE_OPTION,
     DTYPE_OPTION,
@@ -23,8 +24,10 @@ from cvalues.cli.common import (
     PROGRESS_OPTION,
     RAY_ADDRESS_OPTION,
     RAY_WORKERS_OPTION,
+    TRUNCATE_OPTION,
     TRUST_REMOTE_CODE_OPTION,
     check_executor,
+    check_truncate,
     exit_if_failed,
 )
 from cvalues.cli.options import (
@@ -118,6 +121,8 @@ def mc(
     db: str = DB_OPTION,
     new_run: bool = NEW_RUN_OPTION,
     progress: bool = PROGRESS_OPTION,
+    truncate: str = TRUNCATE_OPTION,
+    context_window: int = CONTEXT_WINDOW_OPTION,
     parser: str = typer.Option(
         "official",
         "--parser",
@@ -165,6 +170,8 @@ def mc(
         ray_workers=ray_workers,
         new_run=new_run,
         progress=progress,
+        truncate=check_truncate(truncate),
+        context_window=context_window,
         concurrency=concurrency,
         batch_size=batch_size,
         batch_tokens=batch_tokens,

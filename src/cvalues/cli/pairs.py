@@ -15,6 +15,7 @@ from cvalues.cli.common import (
     BATCH_SIZE_OPTION,
     BATCH_TOKENS_OPTION,
     CONCURRENCY_OPTION,
+    CONTEXT_WINDOW_OPTION,
     DB_OPTION,
     DEVICE_OPTION,
     DTYPE_OPTION,
@@ -22,6 +23,8 @@ from cvalues.cli.common import (
     MAX_RETRIES_OPTION,
     NEW_RUN_OPTION,
     PROGRESS_OPTION,
+    TRUNCATE_OPTION,
+    check_truncate,
     exit_if_failed,
 )
 from cvalues.core.errors import InputError
@@ -71,6 +74,8 @@ def score(
     db: str = DB_OPTION,
     new_run: bool = NEW_RUN_OPTION,
     progress: bool = PROGRESS_OPTION,
+    truncate: str = TRUNCATE_OPTION,
+    context_window: int = CONTEXT_WINDOW_OPTION,
 ) -> None:
     """Pairwise accuracy of a scorer, per pair type and domain, with prompt-clustered 95% CIs."""
     if ctx.invoked_subcommand is not None:
@@ -94,6 +99,8 @@ def score(
         db=db,
         new_run=new_run,
         progress=progress,
+        truncate=check_truncate(truncate),
+        context_window=context_window,
         concurrency=concurrency,
         batch_size=batch_size,
         batch_tokens=batch_tokens,

@@ -102,6 +102,20 @@ class ModelResponse:
         return cls(**data)
 
 
+# The error of a request never sent because its prompt does not fit the model's context window
+# (``execute.screen``): recorded in samples.jsonl, counted apart from failures (not retried).
+SKIPPED_PREFIX = "skipped: "
+
+
+def skipped_error(reason: str) -> str:
+    return SKIPPED_PREFIX + reason
+
+
+def is_skipped(error: object) -> bool:
+    """Whether a sample's or response's ``error`` says the request was skipped, not failed."""
+    return isinstance(error, str) and error.startswith(SKIPPED_PREFIX)
+
+
 def request_hash(model_key: str, settings: GenerationSettings, request: ModelRequest) -> str:
     """sha256 of everything that determines a model's answer: model identity, settings, request.
 

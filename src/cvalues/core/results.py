@@ -46,6 +46,11 @@ class Execution(BaseModel):
     n_sent: int = 0
     n_deduplicated: int = 0
     n_failed: int = 0
+    # Items whose prompt does not fit the model's context window: never sent (skipped, with the
+    # reason as the sample's error) or cut by --truncate. Not failures: a re-run does not retry them.
+    n_skipped: int = 0
+    n_truncated: int = 0
+    context_window: int | None = None
     first_error: str | None = None
     elapsed_s: float = 0.0
     items_per_s: float | None = None

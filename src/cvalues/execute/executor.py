@@ -64,6 +64,10 @@ class ExecutionResult:
     elapsed_s: float
     # (new limit, reason) each time adaptive concurrency changed the limit, in order.
     concurrency_changes: list[tuple[int, str]] = field(default_factory=list)
+    # Set by the run's context-window screen (tasks.run): positions never sent (their response's
+    # error says why, ``core.requests.is_skipped``) and prompts cut by ``--truncate``.
+    n_skipped: int = 0
+    n_truncated: int = 0
 
 
 async def execute(

@@ -20,15 +20,18 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from cvalues.core.backend import ModelSpec
-from cvalues.core.requests import GenerationSettings, Message, ModelRequest
-from cvalues.models.context import TokenCounter, context_window, token_counter
+from cvalues.core.requests import GenerationSettings, Message, ModelRequest, ModelResponse, skipped_error
+from cvalues.execute.executor import ExecutionResult
+from cvalues.models.context import TokenCounter, context_window, template_tokens, token_counter
 
 Truncate = Literal["left", "right"]
 TRUNCATE_SIDES: tuple[str, ...] = ("left", "right")
 # What a chat template adds around each message (role markers, separators) and once per prompt
-# (BOS, the assistant header). Generous: real templates add 3-10 tokens a message.
+# (BOS, the assistant header, a default system prompt). Generous: real templates add 3-10 tokens a
+# message, and default system prompts such as SmolLM2's ~30. Where the model's own template and
+# tokenizer are at hand, its measured allowance replaces the one per prompt (``template_tokens``).
 TEMPLATE_TOKENS_PER_MESSAGE = 12
-TEMPLATE_TOKENS_PER_PROMPT = 16
+TEMPLATE_TOKENS_PER_PROMPT = 48
 # No tokenizer merges more bytes than this into one token in practice (long runs of spaces or
 # '=' reach ~32 in large vocabularies), so bytes / 64 is a safe lower bound on the count.
 MAX_BYTES_PER_TOKEN = 64
@@ -61,10 +64,12 @@ def screen_requests(
     *,
     settings: GenerationSettings | None = None,
     count_tokens: TokenCounter | None = None,
+    template: int | None = None,
 ) -> ScreenResult:
     """Keep the requests that fit ``limit`` tokens (prompt plus the reply's budget), cut the ones
     that do not when ``truncate`` says from which side, skip the rest with a reason. ``limit``
-    None (window unknown) keeps everything as it is."""
+    None (window unknown) keeps everything as it is. ``template``: the tokens the model's chat
+    template adds around one user message, measured (else a generous fixed allowance)."""
     result = ScreenResult()
     settings = settings or GenerationSettings()
     for index, request in enumerate(requests):
@@ -72,11 +77,11 @@ def screen_requests(
             result.kept.append((index, request))
             continue
         budget = limit - _reply_tokens(request, settings)
-        fits, tokens = _fits(request, settings, budget, count_tokens)
+        fits, tokens = _fits(request, settings, budget, count_tokens, template)
         if fits:
             result.kept.append((index, request))
             continue
-        cut = _truncated(request, settings, budget, truncate, count_tokens) if truncate else None
+        cut = _truncated(request, settings, budget, truncate, count_tokens, template) if truncate else None
         if cut is not None:
             result.kept.append((index, cut))
             result.truncated.append(index)
@@ -109,7 +114,50 @@ def screen_for_model(
     first = screen_requests(requests, window, None, settings=settings)
     if not first.skipped and not _near_the_limit(requests, settings, window):
         return first
-    return screen_requests(requests, window, truncate, settings=settings, count_tokens=token_counter(spec))
+    return screen_requests(
+        requests,
+        window,
+        truncate,
+        settings=settings,
+        count_tokens=token_counter(spec),
+        template=template_tokens(spec),
+    )
+
+
+def kept_requests(result: ScreenResult) -> list[ModelRequest]:
+    """What is sent: the requests that fit, some of them cut, in their input order."""
+    return [request for _, request in result.kept]
+
+
+def with_skipped(execution: ExecutionResult, result: ScreenResult, n_requests: int) -> ExecutionResult:
+    """The execution of ``kept_requests(result)`` widened back to all ``n_requests`` positions: a
+    skipped one gets a response whose error gives the reason (``core.requests.is_skipped``) and no
+    hash (nothing was asked, nothing is stored)."""
+    responses: list[ModelResponse] = [ModelResponse() for _ in range(n_requests)]
+    hashes = [""] * n_requests
+    for (index, _), response, request_hash in zip(
+        result.kept, execution.responses, execution.hashes, strict=True
+    ):
+        responses[index] = response
+        hashes[index] = request_hash
+    for skipped in result.skipped:
+        responses[skipped.index] = ModelResponse(error=skipped_error(skipped.reason))
+    return replace(
+        execution,
+        responses=responses,
+        hashes=hashes,
+        n_skipped=len(result.skipped),
+        n_truncated=len(result.truncated),
+    )
+
+
+def merged(results: Sequence[ScreenResult]) -> ScreenResult:
+    """One result counting the skipped and cut requests of several (a run's request groups)."""
+    total = ScreenResult()
+    for result in results:
+        total.skipped += result.skipped
+        total.truncated += result.truncated
+    return total
 
 
 def describe_screen(result: ScreenResult, limit: int | None) -> str | None:
@@ -147,17 +195,23 @@ def _prompt_messages(request: ModelRequest, settings: GenerationSettings) -> lis
     return texts
 
 
-def _overhead(n_messages: int) -> int:
+def _overhead(n_messages: int, template: int | None = None) -> int:
+    if template is not None:  # measured around one message; the others get the fixed allowance
+        return template + TEMPLATE_TOKENS_PER_MESSAGE * max(n_messages - 1, 0)
     return TEMPLATE_TOKENS_PER_PROMPT + TEMPLATE_TOKENS_PER_MESSAGE * n_messages
 
 
 def _fits(
-    request: ModelRequest, settings: GenerationSettings, budget: int, count_tokens: TokenCounter | None
+    request: ModelRequest,
+    settings: GenerationSettings,
+    budget: int,
+    count_tokens: TokenCounter | None,
+    template: int | None = None,
 ) -> tuple[bool, int]:
     """(fits, the prompt's token count: exact with a counter, else the lower bound)."""
     texts = _prompt_messages(request, settings)
     n_bytes = sum(len(t.encode("utf-8")) for t in texts)
-    overhead = _overhead(len(texts))
+    overhead = _overhead(len(texts), template)
     if n_bytes + overhead <= budget:  # the upper bound fits: no need to count
         return True, n_bytes + overhead
     lower = -(-n_bytes // MAX_BYTES_PER_TOKEN) + overhead
@@ -175,6 +229,7 @@ def _truncated(
     budget: int,
     side: Truncate,
     count_tokens: TokenCounter | None,
+    template: int | None = None,
 ) -> ModelRequest | None:
     """The request with its longest message cut (from ``side``) to fit, or None when even an empty
     message would not fit."""
@@ -187,7 +242,7 @@ def _truncated(
     if settings.system_prompt and not any(m.role == "system" for m in messages):
         others.append(settings.system_prompt)
     count = count_tokens or (lambda t: len(t.encode("utf-8")))  # without a tokenizer: the upper bound
-    room = budget - _overhead(len(others) + 1) - sum(count(t) for t in others)
+    room = budget - _overhead(len(others) + 1, template) - sum(count(t) for t in others)
     if room <= 0:
         return None
     keep = _longest_fitting(text, room, side, count)

@@ -158,6 +158,57 @@ def token_counter(spec: ModelSpec) -> TokenCounter | None:
     return None
 
 
+def template_tokens(spec: ModelSpec) -> int | None:
+    """Tokens the model's own chat template adds around one empty user message (a default system
+    prompt such as SmolLM2's, role markers, the generation prompt), counted with its tokenizer.
+    None when the template or the tokenizer is not at hand cheaply, or the spec names another
+    chat format; the screen then uses its generous fixed allowance."""
+    if spec.chat_format:
+        return None
+    template, count = _template_and_counter(spec)
+    if template is None or count is None:
+        return None
+    try:
+        from jinja2.sandbox import ImmutableSandboxedEnvironment
+    except ImportError:
+        return None
+
+    def raise_exception(message: str) -> None:
+        raise ValueError(message)
+
+    environment = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
+    environment.globals["raise_exception"] = raise_exception
+    try:
+        rendered = environment.from_string(template).render(
+            messages=[{"role": "user", "content": ""}], add_generation_prompt=True, bos_token="", eos_token=""
+        )
+    except Exception:  # a template this renderer cannot run: fall back to the fixed allowance
+        return None
+    return count(rendered)
+
+
+def _template_and_counter(spec: ModelSpec) -> tuple[str | None, TokenCounter | None]:
+    """The chat template and a counter that reads its special tokens (``<|im_start|>``) as one."""
+    if spec.provider == "gguf":
+        path = resolve_gguf_path(spec.name)
+        vocab = _llama_vocab(path) if path.is_file() else None
+        if vocab is None:
+            return None, None
+        template = vocab.metadata.get("tokenizer.chat_template")
+        return template, lambda text: len(vocab.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+    if spec.provider in ("hf", "vllm"):
+        folder = Path(spec.name).expanduser()
+        count = token_counter(spec)
+        template = None
+        with contextlib.suppress(OSError, json.JSONDecodeError):
+            config = json.loads((folder / "tokenizer_config.json").read_text(encoding="utf-8"))
+            template = config.get("chat_template") if isinstance(config.get("chat_template"), str) else None
+        if template is None and (folder / "chat_template.jinja").is_file():
+            template = (folder / "chat_template.jinja").read_text(encoding="utf-8")
+        return template, count
+    return None, None
+
+
 @functools.lru_cache(maxsize=4)
 def _llama_vocab(path: Path) -> Any | None:
     """llama.cpp with the vocabulary only (no weights): ~0.3 s for SmolLM2, once per file. None

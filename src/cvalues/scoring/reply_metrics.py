@@ -23,6 +23,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from cvalues.core.requests import is_skipped
 from cvalues.data.prompt_published import scenario_top
 from cvalues.scoring.judge_parsers import CONTROVERSIAL, SAFE, SCORE_KINDS, UNSAFE
 from cvalues.scoring.stats import cluster_bootstrap_ratio_cis, wilson_interval
@@ -82,7 +83,13 @@ def _refusal_shares(replies: Sequence[Record], field: str = "refusal") -> dict[s
 
 def _generate_group(records: Sequence[Record]) -> dict[str, Any]:
     replies = [r for r in records if not r.get("error")]
-    return {"n_replies": len(replies), "n_failed": len(records) - len(replies), **_refusal_shares(replies)}
+    skipped = sum(is_skipped(r.get("error")) for r in records)
+    return {
+        "n_replies": len(replies),
+        "n_failed": len(records) - len(replies) - skipped,
+        "n_skipped": skipped,
+        **_refusal_shares(replies),
+    }
 
 
 def compute_generate_metrics(records: Iterable[Record]) -> dict[str, Any]:
@@ -164,10 +171,12 @@ def _pairwise(judged: Sequence[Record]) -> dict[str, Any]:
 def _judge_group(records: Sequence[Record], output_kind: str, score_range: tuple[int, int]) -> dict[str, Any]:
     judged = [r for r in records if not r.get("error")]
     parsed = [r for r in judged if r.get("parsed")]
+    skipped = sum(is_skipped(r.get("error")) for r in records)
     metrics: dict[str, Any] = {
         "n_replies": len(records),
         "n_judged": len(judged),
-        "n_failed": len(records) - len(judged),
+        "n_failed": len(records) - len(judged) - skipped,
+        "n_skipped": skipped,
         "n_parsed": len(parsed),
         "unparsed": share(len(judged) - len(parsed), len(judged)),
         "safety_score": None,

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import secrets
+import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -28,10 +29,20 @@ from typing import Any, Protocol, TypeVar
 
 from cvalues.core.backend import Backend, ModelSpec
 from cvalues.core.errors import InputError
-from cvalues.core.requests import GenerationSettings, ModelRequest
+from cvalues.core.requests import GenerationSettings, ModelRequest, is_skipped
 from cvalues.core.results import Execution, RunResults, Sample
 from cvalues.core.version import __version__
 from cvalues.execute.executor import ExecutionResult, execute, run_interruptible
+from cvalues.execute.screen import (
+    ScreenResult,
+    Truncate,
+    describe_screen,
+    kept_requests,
+    merged,
+    screen_for_model,
+    with_skipped,
+)
+from cvalues.models.context import context_window
 from cvalues.models.lazy import LazyBackend
 from cvalues.store import Store
 
@@ -143,6 +154,12 @@ class RunOptions:
     executor: str = "local"  # or "ray": Ray actors each holding the backend
     ray_address: str | None = None
     ray_workers: int = 2
+    # A prompt longer than the model's context window: None skips its item (the reason in
+    # samples.jsonl), "left"/"right" cuts it from that side. Never sent to fail in the model.
+    truncate: str | None = None
+    # The window to screen against instead of the one the model or server states (a server
+    # started with a smaller context, e.g. llama.cpp's -c 2048, or one that states none).
+    context_window: int | None = None
     label: str = ""  # shown before each progress bar, e.g. "[2/7] mc-l2" in a suite
 
 
@@ -220,7 +237,10 @@ def model_block(spec: ModelSpec) -> dict[str, Any]:
 
 
 def execution_summary(
-    executions: Sequence[ExecutionResult], started: float, first_error: str | None
+    executions: Sequence[ExecutionResult],
+    started: float,
+    first_error: str | None,
+    context_window: int | None = None,
 ) -> Execution:
     sent = sum(r.n_sent for r in executions)
     busy = sum(r.elapsed_s for r in executions if r.n_sent)
@@ -230,6 +250,9 @@ def execution_summary(
         n_sent=sent,
         n_deduplicated=sum(r.n_deduplicated for r in executions),
         n_failed=sum(r.n_failed for r in executions),
+        n_skipped=sum(r.n_skipped for r in executions),
+        n_truncated=sum(r.n_truncated for r in executions),
+        context_window=context_window,
         first_error=first_error,
         elapsed_s=round(time.perf_counter() - started, 3),
         items_per_s=round(sent / busy, 3) if sent and busy else None,
@@ -291,22 +314,24 @@ async def run_task_async(
         raise ValueError(f"task {task.name!r} sends requests: it needs an output directory")
     run_id = resolve_run(store, task, options.out_dir, dataset_id=dataset_id, new_run=options.new_run)
     owned = backend is None and spec is not None and any(group.requests for group in groups)
+    window, screens = screen_groups(spec, groups, options)
     model = backend if backend is not None else (open_backend(spec, options) if owned and spec else None)
     started = time.perf_counter()
     store.set_run_status(run_id, "running")
     executions: list[ExecutionResult] = []
     try:
-        for group in groups:
+        for group, screen in zip(groups, screens, strict=True):
             assert model is not None
+            execution = await execute(
+                group.requests if screen is None else kept_requests(screen),
+                model,
+                group.settings,
+                store,
+                progress=options.progress,
+                description=f"{options.label} {group.description}".strip(),
+            )
             executions.append(
-                await execute(
-                    group.requests,
-                    model,
-                    group.settings,
-                    store,
-                    progress=options.progress,
-                    description=f"{options.label} {group.description}".strip(),
-                )
+                execution if screen is None else with_skipped(execution, screen, len(group.requests))
             )
     except (KeyboardInterrupt, asyncio.CancelledError):
         store.set_run_status(run_id, "interrupted")
@@ -314,7 +339,27 @@ async def run_task_async(
     finally:
         if owned and model is not None:
             await model.aclose()
-    return _finish(task, options, store, run_id, executions, started)
+    return _finish(task, options, store, run_id, executions, started, window)
+
+
+def screen_groups(
+    spec: ModelSpec | None, groups: Sequence[RequestGroup], options: RunOptions
+) -> tuple[int | None, list[ScreenResult | None]]:
+    """The model's context window and each group's screen, before any request (``execute.screen``):
+    a prompt that cannot fit is skipped or cut, never sent to fail in the model. The console hears
+    of it first. No screen (None) where the window is unknown or nothing is to be sent."""
+    sends = spec is not None and any(g.requests for g in groups)
+    window = (options.context_window or context_window(spec)) if spec is not None and sends else None
+    if spec is None or window is None:
+        return None, [None] * len(groups)
+    side: Truncate | None = "left" if options.truncate == "left" else "right" if options.truncate else None
+    screens: list[ScreenResult | None] = [
+        screen_for_model(spec, group.requests, group.settings, side, limit=window) for group in groups
+    ]
+    note = describe_screen(merged([s for s in screens if s is not None]), window)
+    if note and options.progress:
+        print(f"{options.label} {note}".strip(), file=sys.stderr, flush=True)
+    return window, screens
 
 
 def _finish(
@@ -324,12 +369,14 @@ def _finish(
     run_id: str,
     executions: list[ExecutionResult],
     started: float,
+    window: int | None = None,
 ) -> RunResults:
     scored = task.score(RunContext(run_id=run_id, store=store, executions=executions))
     if store is not None and scored.save is not None:
         scored.save(store, run_id)
-    first_error = next((s.get("error") for s in scored.samples if s.get("error")), None)
-    execution = execution_summary(executions, started, first_error) if store is not None else None
+    errors = [s.get("error") for s in scored.samples if s.get("error")]
+    first_error = next((e for e in errors if not is_skipped(e)), errors[0] if errors else None)
+    execution = execution_summary(executions, started, first_error, window) if store is not None else None
     results = RunResults.model_validate(
         {
             "cvalues_version": __version__,
