@@ -11,9 +11,6 @@ never a database overflow (500).
 from __future__ import annotations
 
 import re
-from typing import Annotated
-
-from fastapi import Path as PathParam
 
 from cvalues.core.errors import InputError
 
@@ -33,7 +30,3 @@ def check_task_id(value: str, **where: object) -> str:
         raise InputError(f"{TASK_ID_RULE}, got {value[:80]!r}", **where)  # type: ignore[arg-type]
     return value
 
-
-# Route parameter types; a value outside them fails validation, which the app answers with 404.
-TaskIdParam = Annotated[str, PathParam(pattern=TASK_ID_PATTERN, max_length=64)]
-RowIdParam = Annotated[int, PathParam(ge=0, le=MAX_ROW_ID)]

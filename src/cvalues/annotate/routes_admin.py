@@ -10,7 +10,6 @@ from fastapi.responses import RedirectResponse, Response
 
 from cvalues.annotate.agreement_report import agreement_lines, disagreement_rows, task_agreement
 from cvalues.annotate.auth import AdminLogin
-from cvalues.annotate.ids import RowIdParam, TaskIdParam
 from cvalues.annotate.kinds import (
     REVIEW_LABELS,
     SAFETY_SCENARIOS,
@@ -19,6 +18,7 @@ from cvalues.annotate.kinds import (
     parse_comment,
     parse_label,
 )
+from cvalues.annotate.route_params import RowIdParam, TaskIdParam
 from cvalues.annotate.run_sources import public_view
 from cvalues.annotate.services import services
 from cvalues.core.errors import InputError

@@ -14,9 +14,9 @@ from cvalues.annotate.accounts import LoginSession
 from cvalues.annotate.auth import ExpertLogin, LoggedIn
 from cvalues.annotate.collection import check_text
 from cvalues.annotate.i18n import request_message
-from cvalues.annotate.ids import RowIdParam
 from cvalues.annotate.kinds import MAX_SCENARIO_CHARS, SAFETY_SCENARIOS
 from cvalues.annotate.redteam_target import TargetError
+from cvalues.annotate.route_params import RowIdParam
 from cvalues.annotate.services import services
 from cvalues.data.items import DOMAINS
 

@@ -9,7 +9,6 @@ from fastapi.responses import RedirectResponse, Response
 
 from cvalues.annotate.auth import LoggedIn
 from cvalues.annotate.db import RETRY_AFTER_S, StoreBusy
-from cvalues.annotate.ids import RowIdParam, TaskIdParam
 from cvalues.annotate.kinds import (
     REVIEW_LABELS,
     SAFETY_SCENARIOS,
@@ -18,6 +17,7 @@ from cvalues.annotate.kinds import (
     parse_label,
 )
 from cvalues.annotate.records import AssignmentView
+from cvalues.annotate.route_params import RowIdParam, TaskIdParam
 from cvalues.annotate.run_sources import public_view
 from cvalues.annotate.services import services
 

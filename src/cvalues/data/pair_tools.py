@@ -19,27 +19,22 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import tempfile
-import unicodedata
-import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from datasketch import MinHash, MinHashLSH
-
 from cvalues.core.errors import InputError
 from cvalues.data.items import PairItem
 from cvalues.data.mc_build import items_from_pair
 from cvalues.data.pairs import pair_type
+from cvalues.data.text_normal import normalise
 
 EXPORT_FORMATS = ("sft", "dpo", "sft-alpaca", "dpo-alpaca")
 NEAR_THRESHOLD = 0.8
 SHINGLE = 5
 NUM_PERM = 64
-_NOISE = re.compile(r"[\s\W_]+", re.UNICODE)
 
 
 class _AtomicLines:
@@ -150,25 +145,6 @@ def export_pairs(
     return lines.count
 
 
-def normalise(text: str) -> str:
-    """NFKC, no whitespace or punctuation: what makes two copies of a text the same copy."""
-    return _NOISE.sub("", unicodedata.normalize("NFKC", text))
-
-
-def _minhash(text: str) -> MinHash:
-    signature = MinHash(num_perm=NUM_PERM, seed=1, hashfunc=_shingle_hash)
-    norm = normalise(text)
-    # One vectorised update for all shingles: per-shingle updates cost a numpy call each.
-    shingles = [norm[start : start + SHINGLE] for start in range(max(1, len(norm) - SHINGLE + 1))]
-    signature.update_batch(shingles)
-    return signature
-
-
-def _shingle_hash(shingle: str) -> int:
-    """A stable 32-bit hash of a shingle (Python's own ``hash`` changes with every process)."""
-    return zlib.crc32(shingle.encode("utf-8"))
-
-
 @dataclass
 class OverlapReport:
     n_pairs: int = 0
@@ -204,12 +180,16 @@ def check_overlap(
 ) -> OverlapReport:
     """Overlap of ``pairs`` with an evaluation set (``against``: (id, kind, text), kind "prompt" or
     "reply") and with another pair file's prompts (``against_prompts``, e.g. train against test)."""
+    # datasketch pulls in scipy (about half a second at every start of the CLI); only this check
+    # needs it, so its module is loaded here.
+    from cvalues.data.near_duplicates import minhash, new_index
+
     exact: dict[str, list[tuple[str, str]]] = {}
-    lsh = MinHashLSH(threshold=NEAR_THRESHOLD, num_perm=NUM_PERM)
+    lsh = new_index(NEAR_THRESHOLD, NUM_PERM)
     for other_id, kind, text in against:
         key = normalise(text)
         if key not in exact and len(key) >= SHINGLE:  # one signature per distinct text
-            lsh.insert(f"{kind}\x1f{other_id}\x1f{len(exact)}", _minhash(text))
+            lsh.insert(f"{kind}\x1f{other_id}\x1f{len(exact)}", minhash(text, NUM_PERM, SHINGLE))
         exact.setdefault(key, []).append((other_id, kind))
     other_prompts = {normalise(p.prompt): p.id for p in against_prompts}
     report = OverlapReport()
@@ -226,7 +206,7 @@ def check_overlap(
                 report.add("exact", f"{what} = evaluation {kind}", pair.id, other_id)
                 continue
             if exact and len(normalise(text)) >= SHINGLE:
-                near = lsh.query(_minhash(text))
+                near = lsh.query(minhash(text, NUM_PERM, SHINGLE))
                 if near:
                     kind, other_id, _ = sorted(near)[0].split("\x1f")
                     report.add("near", f"{what} ~ evaluation {kind}", pair.id, other_id)
