@@ -30,6 +30,9 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 MAX_BODY_BYTES = 256 * 1024  # a label form with the longest allowed texts fits many times over
 MAX_LOGIN_BODY_BYTES = 4 * 1024
 _SMALL_BODY_PATHS = {"/login": MAX_LOGIN_BODY_BYTES, "/logout": MAX_LOGIN_BODY_BYTES}
+# The admin's "新建任务" form uploads run files; only as multipart (cheap to parse), never urlencoded.
+MAX_UPLOAD_BODY_BYTES = 64 * 1024 * 1024
+_UPLOAD_PATHS = frozenset({"/admin/tasks"})
 _UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 TOO_LARGE_TEXT = "请求内容过大（上限 {kib} KiB）。 Request body too large (limit {kib} KiB)."
@@ -48,7 +51,9 @@ async def plain_response(send: Send, status: int, text: str, headers: dict[str, 
     await send({"type": "http.response.body", "body": body})
 
 
-def body_limit_of(path: str) -> int:
+def body_limit_of(path: str, content_type: bytes = b"") -> int:
+    if path in _UPLOAD_PATHS and content_type.startswith(b"multipart/form-data"):
+        return MAX_UPLOAD_BODY_BYTES
     return _SMALL_BODY_PATHS.get(path, MAX_BODY_BYTES)
 
 
@@ -60,9 +65,10 @@ class BodyLimit:
         if scope["type"] != "http" or scope["method"] not in _UNSAFE:
             await self.app(scope, receive, send)
             return
-        limit = body_limit_of(scope["path"])
+        headers = dict(scope["headers"])
+        limit = body_limit_of(scope["path"], headers.get(b"content-type", b""))
         too_large = TOO_LARGE_TEXT.format(kib=limit // 1024)
-        declared = dict(scope["headers"]).get(b"content-length")
+        declared = headers.get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
             await plain_response(send, 413, too_large)
             return
