@@ -144,6 +144,11 @@ MESSAGES: dict[str, dict[str, str]] = {
     "my_chats": {"zh": "我的对话（点击继续）", "en": "My chats (click to resume)"},
     "n_turns": {"zh": "{n} 轮", "en": "{n} turn(s)"},
     "too_large": {"zh": "提交的内容过大。", "en": "The request is too large."},
+    "too_large_limit": {
+        "zh": "请求内容过大（上限 {kib} KiB）。",
+        "en": "Request body too large (limit {kib} KiB).",
+    },
+    "busy_plain": {"zh": "系统繁忙，请稍后重试。", "en": "The server is busy: please retry shortly."},
     "store_busy": {
         "zh": "系统繁忙，未能保存，请稍后重试（你填写的内容已保留）。",
         "en": "The server is busy and could not save: please retry (what you entered is kept).",
