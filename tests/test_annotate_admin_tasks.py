@@ -15,12 +15,16 @@ from typing import Any
 from urllib.parse import unquote
 
 import pytest
+from typer.testing import CliRunner
 
 from annotate_support import csrf_token, simple_run, write_mc_run
 from annotate_world import BACKENDS, World, label, open_world, safety_task
 from cvalues.annotate import export_task
 from cvalues.annotate.agreement_report import task_agreement
 from cvalues.annotate.task_store import TaskClosed
+from cvalues.annotate.user_errors import UserInputError
+from cvalues.cli import annotate as annotate_cli
+from cvalues.core.errors import InputError
 
 
 @pytest.fixture(params=BACKENDS)
@@ -195,3 +199,28 @@ def test_closing_an_unknown_task_is_404_and_a_bad_state_400(tmp_path: Path) -> N
             == 400
         )
         assert world.tasks.get_task("safety-t").is_open
+
+
+def test_the_cli_and_the_page_refuse_with_the_same_check(tmp_path: Path) -> None:
+    """add-task and the page share create_task_from_runs: the same refusal, English on the command
+    line, Chinese on the page; close-task and reopen-task are the page's buttons."""
+    with open_world("sqlite", tmp_path) as world:
+        run = simple_run(tmp_path / "gen", 2)
+        db = world.store.url
+        refused = CliRunner().invoke(
+            annotate_cli.app, ["add-task", str(run), "--kind", "safety", "--name", "../x", "--db", db]
+        )
+        assert isinstance(refused.exception, UserInputError) and refused.exception.flag == "--name"
+        assert refused.exception.key == "task_id_rule" and "a task id has" in str(refused.exception)
+        page = _create(world, {"kind": "safety", "name": "../x"}, _files(run))
+        assert page.status_code == 400 and "任务名称只能由" in page.text
+        made = CliRunner().invoke(
+            annotate_cli.app, ["add-task", str(run), "--kind", "safety", "--name", "cli-t", "--db", db]
+        )
+        assert made.exit_code == 0, made.output
+        for command, is_open in (("close-task", False), ("reopen-task", True)):
+            result = CliRunner().invoke(annotate_cli.app, [command, "cli-t", "--db", db])
+            assert result.exit_code == 0, result.output
+            assert world.tasks.get_task("cli-t").is_open is is_open
+        missing = CliRunner().invoke(annotate_cli.app, ["close-task", "nope", "--db", db])
+        assert isinstance(missing.exception, InputError)

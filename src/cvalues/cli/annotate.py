@@ -188,13 +188,43 @@ def add_task(
 def list_tasks(db: str = typer.Option(None, "--db", help=_DB_HELP)) -> None:
     """List the annotation tasks and each annotator's progress."""
     with _opened(db) as (_, tasks):
-        table = Table("task", "kind", "role", "per item", "progress")
+        table = Table("task", "kind", "role", "per item", "state", "progress")
         for task in tasks.list_tasks():
             progress = ", ".join(
                 f"{p.annotator} {p.done}/{p.total}" for p in tasks.progress_for_task(task.id)
             )
-            table.add_row(escape(task.id), task.kind, task.role, str(task.per_item), escape(progress))
+            state = "open" if task.is_open else "closed"
+            table.add_row(escape(task.id), task.kind, task.role, str(task.per_item), state, escape(progress))
     console.print(table)
+
+
+def _set_closed(task: str, closed: bool, db: str | None) -> None:
+    from cvalues.annotate.ids import check_task_id
+
+    check_task_id(task, flag="TASK")
+    with _opened(db) as (_, tasks):
+        tasks.require_task(task)
+        tasks.set_closed(task, closed)
+    console.print(f"task {escape(task)} {'closed' if closed else 'reopened'}")
+
+
+@app.command("close-task")
+def close_task(
+    task: str = typer.Argument(..., help="Task id."),
+    db: str = typer.Option(None, "--db", help=_DB_HELP),
+) -> None:
+    """Close a task: annotators no longer see it and new labels are refused (labels, agreement and
+    exports stay). The admin page has the same button."""
+    _set_closed(task, True, db)
+
+
+@app.command("reopen-task")
+def reopen_task(
+    task: str = typer.Argument(..., help="Task id."),
+    db: str = typer.Option(None, "--db", help=_DB_HELP),
+) -> None:
+    """Reopen a closed task."""
+    _set_closed(task, False, db)
 
 
 @app.command("agreement")
