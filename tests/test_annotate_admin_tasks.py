@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from string import Formatter
 from typing import Any
 from urllib.parse import unquote
 
@@ -22,7 +23,7 @@ from annotate_world import BACKENDS, World, label, open_world, safety_task
 from cvalues.annotate import export_task
 from cvalues.annotate.agreement_report import task_agreement
 from cvalues.annotate.task_store import TaskClosed
-from cvalues.annotate.user_errors import UserInputError
+from cvalues.annotate.user_errors import ERROR_TEXTS, UserInputError
 from cvalues.cli import annotate as annotate_cli
 from cvalues.core.errors import InputError
 
@@ -138,7 +139,28 @@ def test_a_broken_upload_names_the_uploaded_file_and_line(tmp_path: Path) -> Non
         assert answer.status_code == 400
         assert "文件 我的样本.jsonl 第 2 行有误" in answer.text
         assert "cvalues-upload-" not in answer.text  # never the server's temporary path
+        twice = (lines[0] + "\n" + lines[0]).encode("utf-8")
+        duplicate = _create(
+            world, {"kind": "safety"}, [("samples_1", ("dup.jsonl", twice, "application/json"))]
+        )
+        assert duplicate.status_code == 400 and "文件 dup.jsonl 第 2 行有误：重复的 id：a" in duplicate.text
         assert world.tasks.list_tasks() == []
+
+
+def test_refusal_texts_fit_their_errors() -> None:
+    """Every refusal exists in Chinese and English with the same placeholders, none of which is a
+    name the error itself takes (key, path, line, flag)."""
+    reserved = {"key", "path", "line", "flag"}
+    for key, entry in ERROR_TEXTS.items():
+        fields = {
+            language: {name for _, name, _, _ in Formatter().parse(text) if name}
+            for language, text in entry.items()
+        }
+        assert set(entry) >= {"zh", "en"}, key
+        assert not reserved & set().union(*fields.values()), key
+        # Chinese may leave out what only the English echoes back (the refused value); the few
+        # fields only Chinese uses are passed beside the English ones.
+        assert fields["zh"] <= fields["en"] | {"field_zh", "role_zh", "n"}, key
 
 
 def test_a_closed_task_is_hidden_refuses_labels_and_still_exports(world: World) -> None:

@@ -291,6 +291,6 @@ def describe_error(error: BaseException, t: Callable[..., str]) -> str:
         text = str(error)
     if isinstance(error, InputError) and error.path is not None:
         if error.line is not None:
-            return t("file_error_line", file=error.path, line=error.line, detail=text)
+            return t("file_error_line", file=error.path, row=error.line, detail=text)
         return t("file_error", file=error.path, detail=text)
     return text

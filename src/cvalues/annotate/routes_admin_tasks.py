@@ -84,7 +84,7 @@ async def _uploaded_runs(request: Request, pasted: str) -> list[UploadedRun]:
             UploadedRun(
                 samples_name=name,
                 samples=data,
-                results_name=Path(results_file.filename).name if results_file else None,
+                results_name=Path(results_file.filename or "results.json").name if results_file else None,
                 results=await results_file.read() if results_file else None,
             )
         )

@@ -122,7 +122,7 @@ def _generation_rows(run_dir: Path) -> tuple[str, str | None, dict[str, dict[str
             raise UserInputError("sample_no_id", path=samples_path, line=line)
         key = f"{item_id}#s{data.get('sample') or 0}" if several else str(item_id)
         if key in by_id:
-            raise UserInputError("duplicate_id", path=samples_path, line=line, key=key)
+            raise UserInputError("duplicate_id", path=samples_path, line=line, item=key)
         response = data.get("response")
         if not isinstance(response, str) or data.get("error"):
             skipped += 1  # a failed generation has nothing to judge

@@ -141,7 +141,7 @@ ERROR_TEXTS: dict[str, dict[str, str]] = {
         "cli": "this is an MC run; only --kind mc-review reads MC runs",
     },
     "sample_no_id": {"zh": "每条样本需要 id", "en": "each sample needs an 'id'"},
-    "duplicate_id": {"zh": "重复的 id：{key}", "en": "duplicate id '{key}'"},
+    "duplicate_id": {"zh": "重复的 id：{item}", "en": "duplicate id '{item}'"},
     "no_replies": {
         "zh": "没有可标注的回复（所有样本都缺少回复）",
         "en": "no sample with a reply to annotate",
@@ -164,8 +164,8 @@ ERROR_TEXTS: dict[str, dict[str, str]] = {
     },
     # -- files the web app reads (uploads) ----------------------------------------------------
     "file_error_line": {
-        "zh": "文件 {file} 第 {line} 行有误：{detail}",
-        "en": "{file}, line {line}: {detail}",
+        "zh": "文件 {file} 第 {row} 行有误：{detail}",
+        "en": "{file}, line {row}: {detail}",
     },
     "file_error": {"zh": "文件 {file} 有误：{detail}", "en": "{file}: {detail}"},
     # -- collection (collection.py) ----------------------------------------------------------
