@@ -28,7 +28,6 @@ def score_response_file(path, fmt=None):  # type: ignore[no-untyped-def]
     results = mc_score(path, fmt=fmt)
     return results.to_json(), [sample.model_dump(mode="json") for sample in results.samples]
 
-
 FIXTURES = Path(__file__).parent / "fixtures" / "harness"
 LM_EVAL_SAMPLES = FIXTURES / "samples_cvalues_mc_gen.jsonl"
 
