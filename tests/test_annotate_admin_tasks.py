@@ -113,6 +113,7 @@ def test_pasted_samples_and_pairwise_uploads(world: World) -> None:
         ({"kind": "safety", "role": "admin"}, 1, 400, "任务只能分配给标注员或专家"),
         ({"kind": "safety", "per_item": "4"}, 1, 400, "每条需要 4 名不同的标注人员，但可分配的只有 3 名"),
         ({"kind": "safety", "per_item": "两"}, 1, 400, "“每条的标注人数”必须是整数"),
+        ({"kind": "safety", "seed": "99999999999999999999"}, 1, 400, "随机种子必须在 0 到 2147483647 之间"),
         ({"kind": "safety", "annotators": ["nobody"]}, 1, 400, "没有用户“nobody”"),
         ({"kind": "safety"}, 0, 400, "请上传 samples.jsonl 文件"),
         ({"kind": "safety"}, 2, 400, "此类型的任务只读取一个运行结果"),

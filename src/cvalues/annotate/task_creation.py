@@ -32,6 +32,8 @@ from cvalues.annotate.user_errors import UserInputError
 from cvalues.core.errors import InputError
 
 LABELLER_ROLES: tuple[str, ...] = ("annotator", "expert")
+# The store keeps the seed in a 32-bit integer column (PostgreSQL INTEGER).
+MAX_SEED = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,8 @@ def check_plan(plan: TaskPlan, n_runs: int) -> None:
         raise UserInputError("task_role", flag="--role", value=repr(plan.role))
     if plan.per_item < 1:
         raise UserInputError("per_item_min", flag="--per-item", value=plan.per_item)
+    if not 0 <= plan.seed <= MAX_SEED:
+        raise UserInputError("seed_range", flag="--seed", most=MAX_SEED, value=plan.seed)
     if plan.name is not None:
         check_task_id(plan.name, flag="--name")
     if plan.kind == "pairwise" and not 2 <= n_runs <= MAX_PAIRWISE_RUNS:

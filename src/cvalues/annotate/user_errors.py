@@ -96,6 +96,10 @@ ERROR_TEXTS: dict[str, dict[str, str]] = {
         "en": "role must be annotator or expert, got {value}",
     },
     "not_whole_number": {"zh": "“{field_zh}”必须是整数", "en": "{field} must be a whole number, got {value}"},
+    "seed_range": {
+        "zh": "随机种子必须在 0 到 {most} 之间",
+        "en": "seed must be from 0 to {most}, got {value}",
+    },
     "per_item_min": {"zh": "每条的标注人数至少为 1", "en": "per_item must be at least 1, got {value}"},
     "not_enough_annotators": {
         "zh": "每条需要 {per_item} 名不同的标注人员，但可分配的只有 {available} 名；请先添加用户",
