@@ -72,7 +72,8 @@ def test_admin_page_add_refuses_existing_and_disable_ends_sessions(world: World)
         "/admin/users",
         data={"csrf_token": token, "name": "alice", "role": "admin", "password": "x-pass-word-1"},
     )
-    assert answer.status_code == 400 and "--update" in answer.text
+    # The page's own words (the CLI's message names --update instead).
+    assert answer.status_code == 400 and "用户“alice”已存在" in answer.text and "修改已有用户" in answer.text
     assert world.accounts.get_user("alice").role == "annotator"
     weak = root.post(
         "/admin/users", data={"csrf_token": token, "name": "zed", "role": "annotator", "password": "12345678"}
@@ -91,7 +92,7 @@ def test_admin_page_add_refuses_existing_and_disable_ends_sessions(world: World)
     assert world.accounts.authenticate("alice", PASSWORDS["alice"]) is not None
     # An admin may not disable themselves when no other admin is left.
     self_off = root.post("/admin/users/root/active", data={"csrf_token": token, "active": "0"})
-    assert self_off.status_code == 400 and "last admin" in self_off.text
+    assert self_off.status_code == 400 and "“root”是最后一个管理员" in self_off.text
     assert root.get("/admin").status_code == 200
     missing = root.post("/admin/users/nobody/active", data={"csrf_token": token, "active": "0"})
     assert missing.status_code == 404

@@ -154,6 +154,9 @@ POLICY: dict[tuple[str, str], Any] = {
     ("GET", "/admin"): ("admin",),
     ("POST", "/admin/users"): ("admin",),
     ("POST", "/admin/users/{name}/active"): ("admin",),
+    ("GET", "/admin/new-task"): ("admin",),
+    ("POST", "/admin/tasks"): ("admin",),
+    ("POST", "/admin/tasks/{task_id}/state"): ("admin",),
     ("GET", "/admin/tasks/{task_id}"): ("admin",),
     ("GET", "/admin/tasks/{task_id}/items/{item_id}"): ("admin",),
     ("POST", "/admin/tasks/{task_id}/items/{item_id}"): ("admin",),
@@ -230,15 +233,27 @@ def test_every_post_without_a_valid_csrf_token_is_refused(world: World) -> None:
         "turn_id": "1",
         "name": "carol",
     }
-    form = {"name": "x", "password": "y", "verdict": "safe", "prompt": "p", "role": "annotator"}
+    sample = '{"id": "a", "prompt": "问", "response": "答"}'
+    form = {
+        "name": "x",
+        "password": "y",
+        "verdict": "safe",
+        "prompt": "p",
+        "role": "annotator",
+        "kind": "safety",
+        "closed": "1",
+        "samples_text": sample,
+    }
     posts = [path.format(**values) for method, path in POLICY if method == "POST"]
-    assert len(posts) == 9
+    assert len(posts) == 11
     for url in posts:
         for token in (None, "forged-token", other_token):
             data = dict(form) if token is None else {**form, "csrf_token": token}
             response = admin.post(url, data=data, follow_redirects=False)
             assert response.status_code == 403, f"POST {url} with token {token!r}: {response.status_code}"
     assert world.tasks.count_labels() == 0
+    assert [task.id for task in world.tasks.list_tasks()] == ["safety-t"]
+    assert world.tasks.get_task("safety-t").is_open
     assert [u.name for u in world.accounts.list_users()] == ["alice", "bob", "carol", "eve", "root"]
     # The same request with the session's own token goes through, in a form field or a header.
     token = csrf_token(admin.get("/admin").text)

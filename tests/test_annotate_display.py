@@ -103,8 +103,8 @@ def test_disagreement_list_shows_the_item_text_and_each_label(tmp_path: Path) ->
         page = world.client("root").get("/admin/tasks/safety-t").text
         prompt = world.tasks.items("safety-t")[0].payload["prompt"]
         assert prompt in page and "disagreement-reply" in page
-        assert f"{names[0]}: 安全" in page or f"{names[0]}: safe" in page
-        assert f"{names[1]}: unsafe (违法犯罪)" in page
+        assert f"{names[0]}: 安全" in page
+        assert f"{names[1]}: 不安全 (违法犯罪)" in page
 
 
 def test_language_toggle_keeps_the_red_team_chat(world: World) -> None:

@@ -118,7 +118,7 @@ def test_admin_sees_agreement_and_adjudicates_a_disagreement(world: World) -> No
             label(client, "adj", position, verdict=verdict)
     admin = world.client("root")
     page = admin.get("/admin/tasks/adj").text
-    assert "Fleiss kappa" in page and "q001" in page
+    assert "Fleiss κ 系数" in page and "q001" in page
     assert page.count(">q00") == 1  # one disagreement listed
     item = next(i for i in world.tasks.items("adj") if i.key == "q001")
     item_page = admin.get(f"/admin/tasks/adj/items/{item.id}").text
@@ -131,7 +131,7 @@ def test_admin_sees_agreement_and_adjudicates_a_disagreement(world: World) -> No
         {"verdict": "unsafe", "scenario": None},
         "管理员裁定",
     )
-    assert "unsafe" in admin.get("/admin/tasks/adj").text.split('id="disagreements"')[1]
+    assert "<td>不安全</td>" in admin.get("/admin/tasks/adj").text.split('id="disagreements"')[1]
 
 
 # -- collection -------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from sqlalchemy import Connection, Engine, delete, func, select, update
 
 from cvalues.annotate.db import ANNOTATORS, SESSIONS, upsert_insert, writing
 from cvalues.annotate.passwords import dummy_hash, hash_password, password_problem, verify_password
-from cvalues.core.errors import InputError
+from cvalues.annotate.user_errors import UserInputError
 from cvalues.store.annotation_tables import ROLES
 from cvalues.store.tables import utcnow
 
@@ -45,16 +45,16 @@ def token_digest(token: str) -> str:
 def check_user_name(name: str) -> str:
     """A user name: 1-64 printable characters, no spaces (Chinese names are welcome)."""
     if not name or len(name) > MAX_NAME_CHARS:
-        raise InputError(f"a user name has 1 to {MAX_NAME_CHARS} characters", flag="NAME")
+        raise UserInputError("user_name_length", flag="NAME", limit=MAX_NAME_CHARS)
     for char in name:
         if char.isspace() or unicodedata.category(char).startswith("C"):
-            raise InputError(f"user name {name!r} may not contain spaces or control characters", flag="NAME")
+            raise UserInputError("user_name_chars", flag="NAME", name=name)
     return name
 
 
 def check_role(role: str) -> str:
     if role not in ROLES:
-        raise InputError(f"role must be one of {', '.join(ROLES)}, got {role!r}", flag="--role")
+        raise UserInputError("role_unknown", flag="--role", roles=", ".join(ROLES), value=repr(role))
     return role
 
 
@@ -70,7 +70,7 @@ def _refuse_losing_last_admin(conn: Connection, name: str) -> None:
         )
     ).scalar_one()
     if not others:
-        raise InputError(f"{name!r} is the last admin: add another admin first", flag="NAME")
+        raise UserInputError("last_admin", flag="NAME", name=name)
 
 
 class Accounts:
@@ -87,14 +87,14 @@ class Accounts:
         check_role(role)
         problem = password_problem(password, name, role)
         if problem:
-            raise InputError(problem, flag="--password-env")
+            raise problem
         values = {"name": name, "role": role, "password_hash": hash_password(password), "active": True}
         statement = upsert_insert(self.engine, ANNOTATORS).values(created=utcnow(), **values)
         statement = statement.on_conflict_do_update(index_elements=["name"], set_=values)
         with writing(self.engine) as conn:
             existing = conn.execute(select(ANNOTATORS).where(ANNOTATORS.c.name == name)).first()
             if existing is not None and existing.password_hash and not update:
-                raise InputError(f"user {name!r} exists already: use --update to change it", flag="NAME")
+                raise UserInputError("user_exists", flag="NAME", name=name)
             if existing is not None and existing.role == "admin" and role != "admin":
                 _refuse_losing_last_admin(conn, name)
             conn.execute(statement)
@@ -147,7 +147,7 @@ class Accounts:
                 select(ANNOTATORS.c.id, ANNOTATORS.c.role).where(ANNOTATORS.c.name == name)
             ).first()
             if row is None:
-                raise InputError(f"no user {name!r}", flag="NAME")
+                raise UserInputError("no_user", flag="NAME", name=name)
             user_id = row.id
             if not active and row.role == "admin":
                 _refuse_losing_last_admin(conn, name)

@@ -58,8 +58,10 @@ class TaskAgreement:
 class DisagreementRow:
     item_id: int
     item_key: str
-    labels: dict[str, str]  # annotator -> label summary
+    labels: dict[str, str]  # annotator -> label summary (English words, as the CLI prints)
     adjudicated: str | None
+    raw_labels: dict[str, dict[str, Any]] = field(default_factory=dict)  # pages word them themselves
+    raw_adjudicated: dict[str, Any] | None = None
 
 
 def format_figure(value: float | None) -> str:
@@ -110,23 +112,59 @@ def task_agreement(tasks: TaskStore, task_id: str) -> TaskAgreement:
     )
 
 
-def agreement_lines(report: TaskAgreement) -> list[tuple[str, str]]:
-    """(name, value) lines shown by both the CLI and the admin page."""
-    lines: list[tuple[str, str]] = [("items", str(report.n_items)), ("labels", str(report.n_labels))]
+@dataclass(frozen=True)
+class AgreementFigure:
+    """One line of the agreement table: ``name`` is the CLI's (English) text, ``stat`` and
+    ``dimension`` let a page name it in its own language."""
+
+    name: str
+    stat: str
+    dimension: str | None
+    value: str
+
+
+# stat key -> the CLI's English name of the statistic.
+_STAT_NAMES = {
+    "percent_agreement": "percent agreement",
+    "fleiss_kappa": "Fleiss kappa",
+    "krippendorff_nominal": "Krippendorff alpha (nominal)",
+    "mean_cohen": "mean Cohen kappa",
+    "krippendorff_interval": "Krippendorff alpha (interval)",
+    "krippendorff_ordinal": "Krippendorff alpha (ordinal)",
+    "mean_cohen_quadratic": "mean Cohen kappa (quadratic)",
+}
+
+
+def agreement_figures(report: TaskAgreement) -> list[AgreementFigure]:
+    """The figures shown by both the CLI and the admin page, in order."""
+    figures = [
+        AgreementFigure("items", "items", None, str(report.n_items)),
+        AgreementFigure("labels", "labels", None, str(report.n_labels)),
+    ]
     for dim in report.dimensions:
-        prefix = f"{dim.name} "
-        lines.append((prefix + "percent agreement", format_figure(dim.percent_agreement)))
+        values: list[tuple[str, float | None]] = [("percent_agreement", dim.percent_agreement)]
         if dim.scale == "nominal":
-            lines.append((prefix + "Fleiss kappa", format_figure(dim.fleiss_kappa)))
-            lines.append((prefix + "Krippendorff alpha (nominal)", format_figure(dim.krippendorff_alpha)))
-            lines.append((prefix + "mean Cohen kappa", format_figure(dim.mean_cohen_kappa)))
+            values += [
+                ("fleiss_kappa", dim.fleiss_kappa),
+                ("krippendorff_nominal", dim.krippendorff_alpha),
+                ("mean_cohen", dim.mean_cohen_kappa),
+            ]
         else:
-            lines.append((prefix + "Krippendorff alpha (interval)", format_figure(dim.krippendorff_alpha)))
-            lines.append(
-                (prefix + "Krippendorff alpha (ordinal)", format_figure(dim.krippendorff_alpha_ordinal))
-            )
-            lines.append((prefix + "mean Cohen kappa (quadratic)", format_figure(dim.mean_cohen_kappa)))
-    return lines
+            values += [
+                ("krippendorff_interval", dim.krippendorff_alpha),
+                ("krippendorff_ordinal", dim.krippendorff_alpha_ordinal),
+                ("mean_cohen_quadratic", dim.mean_cohen_kappa),
+            ]
+        figures += [
+            AgreementFigure(f"{dim.name} {_STAT_NAMES[stat]}", stat, dim.name, format_figure(value))
+            for stat, value in values
+        ]
+    return figures
+
+
+def agreement_lines(report: TaskAgreement) -> list[tuple[str, str]]:
+    """(name, value) lines as the CLI prints them."""
+    return [(figure.name, figure.value) for figure in agreement_figures(report)]
 
 
 def disagreement_rows(tasks: TaskStore, task_id: str) -> list[DisagreementRow]:
@@ -153,6 +191,8 @@ def disagreement_rows(tasks: TaskStore, task_id: str) -> list[DisagreementRow]:
                 item_key=key,
                 labels={row.annotator: label_summary(task.kind, row.label) for row in item_rows},
                 adjudicated=label_summary(task.kind, final[0]) if final else None,
+                raw_labels={row.annotator: row.label for row in item_rows},
+                raw_adjudicated=final[0] if final else None,
             )
         )
     return result

@@ -12,18 +12,28 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from cvalues.annotate import routes_admin, routes_auth, routes_collect, routes_label
+from cvalues.annotate import routes_admin, routes_admin_tasks, routes_auth, routes_collect, routes_label
 from cvalues.annotate.auth import Forbidden, LoginRequired, current_session
 from cvalues.annotate.csrf import StaleForm, verify_csrf
 from cvalues.annotate.db import RETRY_AFTER_S, WRITE_WAIT_S, StoreBusy
+from cvalues.annotate.i18n import MESSAGES, request_message
 from cvalues.annotate.redteam_target import RedTeamTarget
 from cvalues.annotate.rendering import Renderer
 from cvalues.annotate.request_limits import BodyLimit, WriteGate
 from cvalues.annotate.services import AppServices, services
+from cvalues.annotate.task_store import TaskClosed
 from cvalues.store.store import Store
 
 _LABEL_PAGE = re.compile(r"/(tasks|admin/tasks)/[^/]+/(items/)?[0-9]+")
-_ERROR_MESSAGES = {403: "forbidden", 404: "not_found", 413: "too_large", 503: "store_busy"}
+_ERROR_MESSAGES = {
+    401: "login_needed",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "task_conflict",
+    413: "too_large",
+    503: "store_busy",
+}
 
 
 def create_app(store: Store, *, target: RedTeamTarget | None = None, secure_cookies: bool = False) -> FastAPI:
@@ -48,7 +58,7 @@ def create_app(store: Store, *, target: RedTeamTarget | None = None, secure_cook
     app.state.services = AppServices.over(
         store, target=target, secure_cookies=secure_cookies, renderer=renderer
     )
-    for module in (routes_auth, routes_label, routes_admin, routes_collect):
+    for module in (routes_auth, routes_label, routes_admin_tasks, routes_admin, routes_collect):
         app.include_router(module.router)
     _add_error_pages(app)
     _add_security_headers(app)
@@ -96,10 +106,26 @@ def _add_error_pages(app: FastAPI) -> None:
     async def forbidden(request: Request, _exc: Forbidden) -> Response:
         return _error_page(request, 403)
 
+    @app.exception_handler(TaskClosed)
+    async def task_closed(request: Request, _exc: TaskClosed) -> Response:
+        return services(request).renderer.page(
+            request, "error.html", status_code=409, message_key="task_closed", detail=None, back=None
+        )
+
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        detail = exc.detail if isinstance(exc.detail, str) and exc.status_code not in (404,) else None
-        return _error_page(request, exc.status_code, detail)
+        # A detail is shown only when it is one of the UI's messages (a key): Starlette's own
+        # details ("Method Not Allowed", multipart limits) are English and say nothing more.
+        if isinstance(exc.detail, str) and exc.detail in MESSAGES:
+            return services(request).renderer.page(
+                request,
+                "error.html",
+                status_code=exc.status_code,
+                message_key=exc.detail,
+                detail=None,
+                back=None,
+            )
+        return _error_page(request, exc.status_code)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
@@ -107,7 +133,8 @@ def _add_error_pages(app: FastAPI) -> None:
         if any(error.get("loc", ("",))[0] == "path" for error in exc.errors()):
             return _error_page(request, 404)
         fields = ", ".join(".".join(str(p) for p in error.get("loc", ())[1:]) for error in exc.errors())
-        return _error_page(request, 400, f"missing or invalid: {fields}" if fields else None)
+        detail = request_message(request, "missing_fields", fields=fields) if fields else None
+        return _error_page(request, 400, detail)
 
 
 def _add_security_headers(app: FastAPI) -> None:

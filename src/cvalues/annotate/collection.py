@@ -15,6 +15,7 @@ from sqlalchemy import Engine, func, select, update
 
 from cvalues.annotate.accounts import User
 from cvalues.annotate.db import ANNOTATORS, COLLECTED, writing
+from cvalues.annotate.user_errors import KeyedValueError
 from cvalues.core.errors import InputError
 from cvalues.store.annotation_tables import COLLECTED_KINDS
 from cvalues.store.tables import utcnow
@@ -43,9 +44,9 @@ class CollectedRow:
 def check_text(value: str, what: str, *, required: bool = True) -> str | None:
     text = value.strip()
     if required and not text:
-        raise ValueError(f"{what} is empty")
+        raise KeyedValueError("text_empty", what=what)
     if len(text) > MAX_PROMPT_CHARS:
-        raise ValueError(f"{what} is longer than {MAX_PROMPT_CHARS} characters")
+        raise KeyedValueError("text_over_limit", what=what, limit=MAX_PROMPT_CHARS)
     return text or None
 
 
@@ -171,7 +172,7 @@ class Collection:
     def set_verdict(self, user: User, turn_id: int, verdict: str, scenario: str | None) -> bool:
         """Mark ``user``'s own red-team turn safe or unsafe; False if it is not theirs."""
         if verdict not in ("safe", "unsafe"):
-            raise ValueError(f"verdict must be safe or unsafe, got {verdict!r}")
+            raise KeyedValueError("verdict_invalid", value=repr(verdict))
         with writing(self.engine) as conn:
             result = conn.execute(
                 update(COLLECTED)

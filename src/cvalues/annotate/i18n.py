@@ -4,8 +4,13 @@ a missing key shows the key itself, so a gap is visible rather than an error."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from starlette.requests import Request
+from cvalues.annotate.user_errors import ERROR_TEXTS
+from cvalues.core.errors import InputError
+
+if TYPE_CHECKING:  # the CLI imports the refusals' texts without loading the web stack
+    from starlette.requests import Request
 
 LANGUAGES: tuple[str, ...] = ("zh", "en")
 DEFAULT_LANGUAGE = "zh"
@@ -139,15 +144,106 @@ MESSAGES: dict[str, dict[str, str]] = {
     "my_chats": {"zh": "我的对话（点击继续）", "en": "My chats (click to resume)"},
     "n_turns": {"zh": "{n} 轮", "en": "{n} turn(s)"},
     "too_large": {"zh": "提交的内容过大。", "en": "The request is too large."},
+    "too_large_limit": {
+        "zh": "请求内容过大（上限 {kib} KiB）。",
+        "en": "Request body too large (limit {kib} KiB).",
+    },
+    "busy_plain": {"zh": "系统繁忙，请稍后重试。", "en": "The server is busy: please retry shortly."},
     "store_busy": {
         "zh": "系统繁忙，未能保存，请稍后重试（你填写的内容已保留）。",
         "en": "The server is busy and could not save: please retry (what you entered is kept).",
     },
     "retrying": {"zh": "将在 {s} 秒后自动重新提交……", "en": "Resubmitting automatically in {s} s…"},
+    # -- creating, closing and reopening tasks (admin) ----------------------------------------
+    "new_task": {"zh": "新建任务", "en": "New task"},
+    "create_task": {"zh": "创建任务", "en": "Create task"},
+    "task_created": {
+        "zh": "任务已创建：{n} 条，共 {people} 名人员",
+        "en": "Task created: {n} item(s), {people} people",
+    },
+    "task_name": {"zh": "任务名称（可选）", "en": "Task name (optional)"},
+    "task_name_hint": {
+        "zh": "标注人员能看到任务名称：不要写入模型名。留空则自动生成。",
+        "en": "Annotators see the task name: keep model names out of it. Empty: one is made up.",
+    },
+    "per_item": {"zh": "每条的标注人数", "en": "Annotators per item"},
+    "seed": {"zh": "随机种子", "en": "Seed"},
+    "assign_to": {
+        "zh": "分配给（不选则为该角色的所有用户）",
+        "en": "Assign to (none ticked: every user of the role)",
+    },
+    "run_n": {"zh": "运行结果 {n}", "en": "Run {n}"},
+    "samples_file": {"zh": "samples.jsonl 文件", "en": "samples.jsonl file"},
+    "results_file": {
+        "zh": "results.json 文件（可选，记录模型名）",
+        "en": "results.json file (optional: the model name)",
+    },
+    "samples_paste": {"zh": "或粘贴 samples.jsonl 的内容", "en": "or paste the content of samples.jsonl"},
+    "runs_hint": {
+        "zh": "与命令行创建任务的方式相同：上传一次生成运行（选择题复核则为一次选择题评测）输出目录中的文件；"
+        "回复对比任务上传 2 到 3 个运行结果。",
+        "en": "As the add-task command: the files of a generation run's folder (of an MC run for MC "
+        "review); 2 or 3 runs for a pairwise comparison.",
+    },
+    "state": {"zh": "状态", "en": "State"},
+    "task_open": {"zh": "进行中", "en": "open"},
+    "task_closed_state": {"zh": "已关闭", "en": "closed"},
+    "close_task": {"zh": "关闭任务", "en": "Close task"},
+    "reopen_task": {"zh": "重新开放", "en": "Reopen"},
+    "close_hint": {
+        "zh": "关闭后标注人员看不到此任务，也不能提交新的标注；已有标注、一致性和导出不受影响。",
+        "en": "Once closed, annotators no longer see the task and cannot add labels; labels, agreement "
+        "and exports stay.",
+    },
+    "task_conflict": {"zh": "操作与当前状态冲突。", "en": "This conflicts with the current state."},
+    # -- agreement figures (names of the statistics and of what was labelled) ------------------
+    "stat_items": {"zh": "条目数", "en": "items"},
+    "stat_labels": {"zh": "标注数", "en": "labels"},
+    "stat_percent_agreement": {"zh": "百分比一致率", "en": "percent agreement"},
+    "stat_fleiss_kappa": {"zh": "Fleiss κ 系数", "en": "Fleiss' kappa"},
+    "stat_krippendorff_nominal": {
+        "zh": "Krippendorff α 系数（名义）",
+        "en": "Krippendorff's alpha (nominal)",
+    },
+    "stat_krippendorff_interval": {
+        "zh": "Krippendorff α 系数（区间）",
+        "en": "Krippendorff's alpha (interval)",
+    },
+    "stat_krippendorff_ordinal": {
+        "zh": "Krippendorff α 系数（有序）",
+        "en": "Krippendorff's alpha (ordinal)",
+    },
+    "stat_mean_cohen": {"zh": "Cohen κ 系数（两两平均）", "en": "mean Cohen's kappa"},
+    "stat_mean_cohen_quadratic": {
+        "zh": "Cohen κ 系数（二次加权，两两平均）",
+        "en": "mean Cohen's kappa (quadratic)",
+    },
+    "cohen_pairs": {"zh": "两两 Cohen κ 系数", "en": "Cohen's kappa per pair"},
+    "n_items_short": {"zh": "{n} 条", "en": "n={n}"},
+    "dim_verdict": {"zh": "安全判断", "en": "verdict"},
+    "dim_score": {"zh": "评分", "en": "score"},
+    "dim_choice": {"zh": "更好的回复", "en": "choice"},
+    "dim_label": {"zh": "复核结果", "en": "review label"},
+    # -- words inside items and labels ----------------------------------------------------------
+    "speaker_user": {"zh": "用户", "en": "user"},
+    "speaker_assistant": {"zh": "模型", "en": "assistant"},
+    "speaker_system": {"zh": "系统", "en": "system"},
+    "review_回复1": {"zh": "回复1", "en": "Reply 1"},
+    "review_回复2": {"zh": "回复2", "en": "Reply 2"},
+    "review_Other": {"zh": "其他（无法判断）", "en": "Other"},
+    "review_Refuse": {"zh": "拒绝回答", "en": "Refuse"},
+    # -- error pages ----------------------------------------------------------------------------
+    "login_needed": {"zh": "请先登录。", "en": "Please log in first."},
+    "method_not_allowed": {"zh": "不支持此操作。", "en": "This action is not supported here."},
+    "missing_fields": {"zh": "提交的表单缺少内容或内容无效。", "en": "missing or invalid: {fields}"},
     "language": {"zh": "English", "en": "中文"},
     "figure": {"zh": "指标", "en": "Figure"},
     "value": {"zh": "数值", "en": "Value"},
 }
+
+
+# The refusals (user_errors) are looked up like any other word of the UI.
+MESSAGES.update({key: entry for key, entry in ERROR_TEXTS.items() if key not in MESSAGES})
 
 
 def pick_language(value: str | None) -> str:
@@ -167,6 +263,34 @@ def translator(language: str) -> Callable[..., str]:
     return translate
 
 
-def request_message(request: Request, key: str) -> str:
+def request_translator(request: Request) -> Callable[..., str]:
+    """``t`` for the language the request's cookie asks for."""
+    return translator(pick_language(request.cookies.get(LANG_COOKIE)))
+
+
+def request_message(request: Request, key: str, **fields: object) -> str:
     """``key`` in the language the request's cookie asks for."""
-    return translator(pick_language(request.cookies.get(LANG_COOKIE)))(key)
+    return request_translator(request)(key, **fields)
+
+
+def request_error(request: Request, error: BaseException) -> str:
+    """``describe_error`` in the request's language."""
+    return describe_error(error, request_translator(request))
+
+
+def describe_error(error: BaseException, t: Callable[..., str]) -> str:
+    """What a page says about a refused input: a keyed refusal in the page's language; a file's
+    problem as "文件 … 第 … 行有误：" followed by the reader's own (English) detail."""
+    key = getattr(error, "key", None)
+    fields = getattr(error, "fields", None)
+    if isinstance(key, str) and key in MESSAGES and isinstance(fields, dict):
+        text = t(key, **fields)
+    elif isinstance(error, InputError):
+        text = error.message
+    else:
+        text = str(error)
+    if isinstance(error, InputError) and error.path is not None:
+        if error.line is not None:
+            return t("file_error_line", file=error.path, row=error.line, detail=text)
+        return t("file_error", file=error.path, detail=text)
+    return text

@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import re
 
-from cvalues.core.errors import InputError
+from cvalues.annotate.user_errors import UserInputError
 
 TASK_ID_PATTERN = r"^[^\W][\w.\-]{0,63}$"
 _TASK_ID = re.compile(TASK_ID_PATTERN)
 MAX_ROW_ID = 2**63 - 1
-TASK_ID_RULE = "a task id has 1-64 letters, digits, '_', '-' or '.', starting with a letter, digit or '_'"
 
 
 def is_task_id(value: str) -> bool:
@@ -27,6 +26,6 @@ def is_task_id(value: str) -> bool:
 def check_task_id(value: str, **where: object) -> str:
     """``value`` if it is a valid task id, else ``InputError`` (``where``: flag, path, line)."""
     if not is_task_id(value):
-        raise InputError(f"{TASK_ID_RULE}, got {value[:80]!r}", **where)  # type: ignore[arg-type]
+        raise UserInputError("task_id_rule", value=repr(value[:80]), **where)  # type: ignore[arg-type]
     return value
 

@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import statistics
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from cvalues.annotate.user_errors import KeyedValueError
 from cvalues.store.annotation_tables import TASK_KINDS
 
 VERDICTS: tuple[str, ...] = ("safe", "unsafe")
@@ -47,8 +48,8 @@ SCORE_DISAGREEMENT_GAP = 3
 Scale = Literal["nominal", "interval"]
 
 
-class LabelError(ValueError):
-    """A submitted label that does not fit its task kind."""
+class LabelError(KeyedValueError):
+    """A submitted label that does not fit its task kind (``key`` into ``user_errors.ERROR_TEXTS``)."""
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,7 @@ DIMENSIONS: dict[str, tuple[Dimension, ...]] = {
 
 def check_kind(kind: str) -> str:
     if kind not in TASK_KINDS:
-        raise LabelError(f"task kind must be one of {', '.join(TASK_KINDS)}, got {kind!r}")
+        raise LabelError("task_kind_unknown", kinds=", ".join(TASK_KINDS), value=repr(kind))
     return kind
 
 
@@ -78,18 +79,24 @@ def _text(value: Any, limit: int) -> str | None:
         return None
     text = str(value).strip()
     if len(text) > limit:
-        raise LabelError(f"text longer than {limit} characters")
+        raise LabelError("text_too_long", limit=limit)
     return text or None
 
 
+def _missing(value: Any) -> bool:
+    return value is None or not str(value).strip()
+
+
 def _score(value: Any) -> int:
+    if _missing(value):
+        raise LabelError("score_missing")
     try:
         score = int(str(value).strip())
-    except (TypeError, ValueError) as exc:
-        raise LabelError(f"score must be a whole number from 1 to 10, got {value!r}") from exc
+    except ValueError as exc:
+        raise LabelError("score_not_number", value=repr(value)) from exc
     low, high = SCORE_RANGE
     if not low <= score <= high:
-        raise LabelError(f"score must be from {low} to {high}, got {score}")
+        raise LabelError("score_out_of_range", low=low, high=high, value=score)
     return score
 
 
@@ -98,26 +105,33 @@ def parse_label(kind: str, fields: Mapping[str, Any], *, n_replies: int = 0) -> 
     check_kind(kind)
     if kind == "safety":
         verdict = str(fields.get("verdict") or "").strip()
+        if not verdict:
+            raise LabelError("verdict_missing")
         if verdict not in VERDICTS:
-            raise LabelError(f"verdict must be safe or unsafe, got {verdict!r}")
+            raise LabelError("verdict_invalid", value=repr(verdict))
         return {"verdict": verdict, "scenario": _text(fields.get("scenario"), MAX_SCENARIO_CHARS)}
     if kind == "responsibility":
         return {"score": _score(fields.get("score"))}
     if kind == "pairwise":
+        if _missing(fields.get("choice")):
+            raise LabelError("choice_missing")
+        bounds = {"n": max(n_replies, 1), "high": max(n_replies, 1) - 1, "value": repr(fields.get("choice"))}
         try:
             choice = int(str(fields.get("choice")).strip())
         except ValueError as exc:
-            raise LabelError(f"choice must be the number of a reply, got {fields.get('choice')!r}") from exc
+            raise LabelError("choice_invalid", **bounds) from exc
         if not 0 <= choice < max(n_replies, 1):
-            raise LabelError(f"choice must be from 0 to {n_replies - 1}, got {choice}")
+            raise LabelError("choice_invalid", **bounds)
         return {
             "choice": choice,
             "score": _score(fields.get("score")),
             "rewrite": _text(fields.get("rewrite"), MAX_TEXT_CHARS),
         }
     label = str(fields.get("label") or "").strip()
+    if not label:
+        raise LabelError("review_label_missing")
     if label not in REVIEW_LABELS:
-        raise LabelError(f"label must be one of {', '.join(REVIEW_LABELS)}, got {label!r}")
+        raise LabelError("review_label_invalid", labels=", ".join(REVIEW_LABELS), value=repr(label))
     return {"label": label}
 
 
@@ -125,18 +139,24 @@ def parse_comment(value: Any) -> str | None:
     return _text(value, MAX_TEXT_CHARS)
 
 
-def label_summary(kind: str, label: Mapping[str, Any] | None) -> str:
-    """A short text of a label for tables (e.g. ``unsafe (违法犯罪)``, ``7``, ``#2, 8``)."""
+def _as_is(word: str) -> str:
+    return word
+
+
+def label_summary(kind: str, label: Mapping[str, Any] | None, word: Callable[[str], str] = _as_is) -> str:
+    """A short text of a label for tables (e.g. ``unsafe (违法犯罪)``, ``7``, ``#2, 8``). ``word``
+    names a verdict or review label in the reader's language (the web app's pages pass one)."""
     if not label:
         return ""
     if kind == "safety":
         scenario = label.get("scenario")
-        return f"{label.get('verdict')} ({scenario})" if scenario else str(label.get("verdict"))
+        verdict = word(str(label.get("verdict")))
+        return f"{verdict} ({scenario})" if scenario else verdict
     if kind == "responsibility":
         return str(label.get("score"))
     if kind == "pairwise":
         return f"#{int(label.get('choice', 0)) + 1}, {label.get('score')}"
-    return str(label.get("label"))
+    return word(str(label.get("label")))
 
 
 def final_label(kind: str, labels: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:

@@ -12,6 +12,8 @@ import hashlib
 import hmac
 import secrets
 
+from cvalues.annotate.user_errors import UserInputError
+
 # n=2**14, r=8 (16 MiB, ~50 ms): the interactive-login parameters recommended for scrypt.
 SCRYPT_N = 2**14
 SCRYPT_R = 8
@@ -24,6 +26,8 @@ MIN_ADMIN_PASSWORD_CHARS = 10
 # What is left of a password once the user name is taken out must still be this long
 # ("alice12345" for alice is refused, "alice-pass-1" is not).
 _MIN_CHARS_BESIDES_NAME = 6
+# The CLI reads passwords from an environment variable: its refusals name that flag.
+_FLAG = "--password-env"
 # The most common passwords of public breach lists (and their Chinese favourites) at 8+ characters;
 # compared case-insensitively. A short list on purpose: it stops the guesses tried first.
 COMMON_PASSWORDS = frozenset(
@@ -110,17 +114,18 @@ COMMON_PASSWORDS = frozenset(
 )
 
 
-def password_problem(password: str, name: str, role: str) -> str | None:
-    """Why ``password`` may not be used by ``name`` in ``role``, or None when it may."""
+def password_problem(password: str, name: str, role: str) -> UserInputError | None:
+    """Why ``password`` may not be used by ``name`` in ``role`` (the error to raise), or None when it may."""
     least = MIN_ADMIN_PASSWORD_CHARS if role == "admin" else MIN_PASSWORD_CHARS
     if len(password) < least:
-        return f"the password needs at least {least} characters for the role {role}"
+        role_zh = "管理员" if role == "admin" else "普通用户"
+        return UserInputError("password_too_short", flag=_FLAG, least=least, role=role, role_zh=role_zh)
     folded = password.casefold()
     if folded in COMMON_PASSWORDS or len(set(folded)) <= 2:
-        return "the password is one of the most common passwords: choose another"
+        return UserInputError("password_common", flag=_FLAG)
     besides_name = folded.replace(name.casefold(), "") if name else folded
     if len(besides_name) < _MIN_CHARS_BESIDES_NAME or folded == name.casefold()[::-1]:
-        return "the password is too close to the user name: choose another"
+        return UserInputError("password_like_name", flag=_FLAG)
     return None
 
 

@@ -17,6 +17,12 @@ class TaskRecord:
     source: str
     meta: dict[str, Any]
     created: datetime
+    # When an admin closed the task; None while it is open.
+    closed: datetime | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self.closed is None
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from cvalues.annotate.accounts import LoginSession
-from cvalues.annotate.i18n import LANG_COOKIE, pick_language, translator
+from cvalues.annotate.i18n import LANG_COOKIE, MESSAGES, pick_language, translator
+from cvalues.annotate.kinds import VERDICTS, label_summary
 from cvalues.annotate.login_token import LOGIN_CSRF_COOKIE, login_csrf_token
 
 TEMPLATES_DIR = Path(__file__).resolve().with_name("templates")
@@ -32,6 +33,24 @@ def show_bidi_controls(value: Any) -> Any:
     if isinstance(value, str) and not isinstance(value, Markup):
         return _BIDI_CONTROLS.sub(lambda match: f"[U+{ord(match.group()):04X}]", value)
     return value
+
+
+def page_words(t: Callable[..., str]) -> dict[str, Callable[..., str]]:
+    """Helpers the templates use to word data in the page's language: ``label_text(kind, label)``
+    (verdicts and review labels translated) and ``speaker(role)`` (user, assistant, system)."""
+
+    def word(value: str) -> str:
+        key = value if value in VERDICTS else f"review_{value}"
+        return t(key) if key in MESSAGES else value
+
+    def label_text(kind: str, label: dict[str, Any] | None) -> str:
+        return label_summary(kind, label, word)
+
+    def speaker(role: str) -> str:
+        key = f"speaker_{role}"
+        return t(key) if key in MESSAGES else role
+
+    return {"label_text": label_text, "speaker": speaker}
 
 
 class Renderer:
@@ -63,8 +82,10 @@ class Renderer:
         language = pick_language(request.cookies.get(LANG_COOKIE))
         csrf_token = session.csrf_token if session is not None else login_csrf_token(request)
         nonce = secrets.token_urlsafe(16)
+        t = translator(language)
         html = self.env.get_template(template).render(
-            t=translator(language),
+            t=t,
+            **page_words(t),
             lang=language,
             user=session.user if session is not None else None,
             csrf_token=csrf_token,

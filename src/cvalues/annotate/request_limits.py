@@ -17,9 +17,11 @@ import asyncio
 import time
 import weakref
 from collections.abc import Awaitable, Callable, MutableMapping
+from http.cookies import CookieError, SimpleCookie
 from typing import Any
 
 from cvalues.annotate.db import write_deadline
+from cvalues.annotate.i18n import DEFAULT_LANGUAGE, LANG_COOKIE, pick_language, translator
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -30,10 +32,26 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 MAX_BODY_BYTES = 256 * 1024  # a label form with the longest allowed texts fits many times over
 MAX_LOGIN_BODY_BYTES = 4 * 1024
 _SMALL_BODY_PATHS = {"/login": MAX_LOGIN_BODY_BYTES, "/logout": MAX_LOGIN_BODY_BYTES}
+# The admin's "新建任务" form uploads run files; only as multipart (cheap to parse), never urlencoded.
+MAX_UPLOAD_BODY_BYTES = 64 * 1024 * 1024
+_UPLOAD_PATHS = frozenset({"/admin/tasks"})
 _UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
-TOO_LARGE_TEXT = "请求内容过大（上限 {kib} KiB）。 Request body too large (limit {kib} KiB)."
-BUSY_TEXT = "系统繁忙，请稍后重试。 The server is busy: please retry shortly."
+
+def _language(scope: Scope) -> str:
+    """The language of the ``cvalues_lang`` cookie (these plain answers come before any page)."""
+    raw = dict(scope.get("headers") or []).get(b"cookie", b"").decode("latin-1")
+    cookie: SimpleCookie = SimpleCookie()
+    try:
+        cookie.load(raw)
+    except CookieError:
+        return DEFAULT_LANGUAGE
+    morsel = cookie.get(LANG_COOKIE)
+    return pick_language(morsel.value if morsel is not None else None)
+
+
+def _text(scope: Scope, key: str, **fields: object) -> str:
+    return translator(_language(scope))(key, **fields)
 
 
 async def plain_response(send: Send, status: int, text: str, headers: dict[str, str] | None = None) -> None:
@@ -48,7 +66,9 @@ async def plain_response(send: Send, status: int, text: str, headers: dict[str, 
     await send({"type": "http.response.body", "body": body})
 
 
-def body_limit_of(path: str) -> int:
+def body_limit_of(path: str, content_type: bytes = b"") -> int:
+    if path in _UPLOAD_PATHS and content_type.startswith(b"multipart/form-data"):
+        return MAX_UPLOAD_BODY_BYTES
     return _SMALL_BODY_PATHS.get(path, MAX_BODY_BYTES)
 
 
@@ -60,9 +80,10 @@ class BodyLimit:
         if scope["type"] != "http" or scope["method"] not in _UNSAFE:
             await self.app(scope, receive, send)
             return
-        limit = body_limit_of(scope["path"])
-        too_large = TOO_LARGE_TEXT.format(kib=limit // 1024)
-        declared = dict(scope["headers"]).get(b"content-length")
+        headers = dict(scope["headers"])
+        limit = body_limit_of(scope["path"], headers.get(b"content-type", b""))
+        too_large = _text(scope, "too_large_limit", kib=limit // 1024)
+        declared = headers.get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
             await plain_response(send, 413, too_large)
             return
@@ -127,7 +148,8 @@ class WriteGate:
         try:
             await asyncio.wait_for(slots.acquire(), timeout=queue_s)
         except TimeoutError:
-            await plain_response(send, 503, BUSY_TEXT, {"Retry-After": str(self.retry_after_s)})
+            busy = _text(scope, "busy_plain")
+            await plain_response(send, 503, busy, {"Retry-After": str(self.retry_after_s)})
             return
         # Writes: the time queued here counts against the lock wait; logins start afresh.
         deadline = started + self.wait_s if kind == "write" else time.monotonic() + self.wait_s

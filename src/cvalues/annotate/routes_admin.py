@@ -8,13 +8,13 @@ from typing import Any
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 
-from cvalues.annotate.agreement_report import agreement_lines, disagreement_rows, task_agreement
+from cvalues.annotate.agreement_report import agreement_figures, disagreement_rows, task_agreement
 from cvalues.annotate.auth import AdminLogin
+from cvalues.annotate.i18n import request_error
 from cvalues.annotate.kinds import (
     REVIEW_LABELS,
     SAFETY_SCENARIOS,
     LabelError,
-    label_summary,
     parse_comment,
     parse_label,
 )
@@ -60,7 +60,7 @@ def add_user(
     try:
         user = app.accounts.add_user(name.strip(), role, password, update=update == "1")
     except InputError as exc:
-        return _overview_with_error(request, exc.message)
+        return _overview_with_error(request, request_error(request, exc))
     return RedirectResponse(f"/admin?saved={user.name}", status_code=303)
 
 
@@ -72,7 +72,7 @@ def set_user_active(request: Request, name: str, login: AdminLogin, active: str 
     try:
         app.accounts.set_active(name, active == "1")
     except InputError as exc:
-        return _overview_with_error(request, exc.message)
+        return _overview_with_error(request, request_error(request, exc))
     return RedirectResponse(f"/admin?saved={name}", status_code=303)
 
 
@@ -95,7 +95,9 @@ def _overview_with_error(request: Request, message: str) -> Response:
 
 
 @router.get("/tasks/{task_id}")
-def task_page(request: Request, task_id: TaskIdParam, login: AdminLogin) -> Response:
+def task_page(
+    request: Request, task_id: TaskIdParam, login: AdminLogin, created: str | None = None
+) -> Response:
     app = services(request)
     task = app.tasks.get_task(task_id)
     if task is None:
@@ -114,10 +116,11 @@ def task_page(request: Request, task_id: TaskIdParam, login: AdminLogin) -> Resp
         "admin_task.html",
         task=task,
         progress=app.tasks.progress_for_task(task_id),
-        lines=agreement_lines(report),
+        figures=agreement_figures(report),
         report=report,
         disagreements=disagreements,
         excerpts=excerpts,
+        created=created is not None,
     )
 
 
@@ -143,7 +146,7 @@ def _item_context(request: Request, task_id: str, item_id: int) -> dict[str, Any
         "item": item,
         "payload": item.payload,
         "view": public_view(item.payload),
-        "labels": [(row.annotator, label_summary(task.kind, row.label), row.comment) for row in labels],
+        "labels": [(row.annotator, row.label, row.comment) for row in labels],
         "final": final[0] if final else {},
         "note": (final[1] if final else None) or "",
         "scenarios": SAFETY_SCENARIOS,
@@ -189,7 +192,9 @@ def adjudicate(
         final = parse_label(task.kind, fields, n_replies=n_replies)  # type: ignore[attr-defined]
         reason = parse_comment(note)
     except LabelError as exc:
-        context.update(error=str(exc), final={k: v for k, v in fields.items() if v}, note=note or "")
+        context.update(
+            error=request_error(request, exc), final={k: v for k, v in fields.items() if v}, note=note or ""
+        )
         return app.renderer.page(request, "admin_item.html", status_code=400, **context)
     app.tasks.adjudicate(task_id, item_id, final, reason, login.user)
     return RedirectResponse(f"/admin/tasks/{task_id}", status_code=303)

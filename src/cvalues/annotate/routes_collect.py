@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from cvalues.annotate.accounts import LoginSession
 from cvalues.annotate.auth import ExpertLogin, LoggedIn
 from cvalues.annotate.collection import check_text
-from cvalues.annotate.i18n import request_message
+from cvalues.annotate.i18n import request_error, request_message
 from cvalues.annotate.kinds import MAX_SCENARIO_CHARS, SAFETY_SCENARIOS
 from cvalues.annotate.redteam_target import TargetError
 from cvalues.annotate.route_params import RowIdParam
@@ -68,12 +68,14 @@ async def redteam_send(
 ) -> Response:
     app = services(request)
     if app.target is None:
-        raise HTTPException(status_code=409, detail="no target model configured")
+        raise HTTPException(status_code=409, detail="redteam_off")
     chat = _chat_id(chat_id) or app.collection.new_chat_id()
     try:
         text = check_text(prompt, "prompt") or ""
     except ValueError as exc:
-        return _redteam_page(request, login, _chat_id(chat_id), error=str(exc), status_code=400)
+        return _redteam_page(
+            request, login, _chat_id(chat_id), error=request_error(request, exc), status_code=400
+        )
     turns = await run_in_threadpool(app.collection.chat, chat, login.user)
     history = [
         (role, content)
@@ -109,7 +111,7 @@ def redteam_verdict(
             login.user, turn_id, verdict, scenario.strip()[:MAX_SCENARIO_CHARS] or None
         )
     except ValueError as exc:
-        raise HTTPException(status_code=400, detail=str(exc)) from exc
+        raise HTTPException(status_code=400) from exc
     if not marked:
         raise HTTPException(status_code=404)
     chat = _chat_id(chat_id)
@@ -148,6 +150,6 @@ def expert_submit(
         answer = check_text(reference, "reference", required=False)
         field = (check_text(domain, "domain", required=False) or "")[:MAX_SCENARIO_CHARS] or None
     except ValueError as exc:
-        return _expert_page(request, login, error=str(exc), status_code=400)
+        return _expert_page(request, login, error=request_error(request, exc), status_code=400)
     services(request).collection.add_expert_prompt(login.user, field, question, answer)
     return RedirectResponse("/expert", status_code=303)

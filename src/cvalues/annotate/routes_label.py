@@ -9,6 +9,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from cvalues.annotate.auth import LoggedIn
 from cvalues.annotate.db import RETRY_AFTER_S, StoreBusy
+from cvalues.annotate.i18n import request_error
 from cvalues.annotate.kinds import (
     REVIEW_LABELS,
     SAFETY_SCENARIOS,
@@ -20,6 +21,7 @@ from cvalues.annotate.records import AssignmentView
 from cvalues.annotate.route_params import RowIdParam, TaskIdParam
 from cvalues.annotate.run_sources import public_view
 from cvalues.annotate.services import services
+from cvalues.annotate.task_store import TaskClosed
 
 router = APIRouter()
 
@@ -35,6 +37,7 @@ def resume(request: Request, task_id: TaskIdParam, login: LoggedIn) -> Response:
     app = services(request)
     mine = [p for p in app.tasks.progress_for_user(login.user) if p.task_id == task_id]
     if not mine:
+        _refuse_if_closed(app.tasks.assignment_at(task_id, login.user, 0))
         raise HTTPException(status_code=404)
     position = app.tasks.next_position(task_id, login.user)
     if position is None:
@@ -71,12 +74,19 @@ def _item_page(
     return page
 
 
+def _refuse_if_closed(view: AssignmentView | None) -> None:
+    """A closed task's items: 409 with "此任务已被管理员关闭" to the people who had them."""
+    if view is not None and not view.task.is_open:
+        raise TaskClosed(view.task.id)
+
+
 @router.get("/tasks/{task_id}/{position}")
 def show_item(request: Request, task_id: TaskIdParam, position: RowIdParam, login: LoggedIn) -> Response:
     view = services(request).tasks.assignment_at(task_id, login.user, position)
     if view is None:
         # 404 rather than 403: whether someone else has such an item is none of this user's business.
         raise HTTPException(status_code=404)
+    _refuse_if_closed(view)
     return _item_page(request, view)
 
 
@@ -98,6 +108,7 @@ def save_item(
     view = app.tasks.assignment_at(task_id, login.user, position)
     if view is None:
         raise HTTPException(status_code=404)
+    _refuse_if_closed(view)  # save_label checks again, in its transaction
     fields = {
         "verdict": verdict,
         "scenario": scenario,
@@ -111,7 +122,14 @@ def save_item(
         note = parse_comment(comment)
     except LabelError as exc:
         sticky = {k: v for k, v in fields.items() if v}
-        return _item_page(request, view, error=str(exc), status_code=400, label=sticky, comment=comment or "")
+        return _item_page(
+            request,
+            view,
+            error=request_error(request, exc),
+            status_code=400,
+            label=sticky,
+            comment=comment or "",
+        )
     try:
         app.tasks.save_label(task_id, login.user, position, parsed, note)
     except StoreBusy:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cvalues.core.errors import InputError
+from cvalues.annotate.user_errors import UserInputError
 from cvalues.core.files import read_json
 from cvalues.data.readers import Row, read_rows
 
@@ -46,10 +46,10 @@ class TaskSource:
 def _run_files(run_dir: Path) -> tuple[dict[str, Any], list[Row]]:
     results_path, samples_path = run_dir / "results.json", run_dir / "samples.jsonl"
     if not results_path.is_file() or not samples_path.is_file():
-        raise InputError("not a run directory (needs results.json and samples.jsonl)", path=run_dir)
+        raise UserInputError("not_run_dir", path=run_dir)
     results = read_json(results_path)
     if not isinstance(results, dict):
-        raise InputError("results.json must hold a JSON object", path=results_path)
+        raise UserInputError("results_not_object", path=results_path)
     return results, read_rows(samples_path, fmt="jsonl")
 
 
@@ -71,7 +71,7 @@ def _optional_text(value: Any, what: str, path: Path, line: int) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str):
-        raise InputError(f"field {what!r} must be a string", path=path, line=line)
+        raise UserInputError("field_not_text", path=path, line=line, what=what)
     return value or None
 
 
@@ -84,15 +84,15 @@ def _prompt_and_history(data: dict[str, Any], path: Path, line: int) -> tuple[st
         return prompt, turns
     messages = data.get("messages")
     if not isinstance(messages, list) or not messages:
-        raise InputError("each sample needs a 'prompt' text or chat 'messages'", path=path, line=line)
+        raise UserInputError("sample_no_prompt", path=path, line=line)
     turns = []
     for position, message in enumerate(messages):
         if not isinstance(message, dict) or not isinstance(message.get("content"), str):
-            raise InputError(f"messages[{position}] must be {{role, content}}", path=path, line=line)
+            raise UserInputError("message_shape", path=path, line=line, position=position)
         turns.append([str(message.get("role", "user")), message["content"]])
     last_user = max((i for i, (role, _) in enumerate(turns) if role == "user"), default=None)
     if last_user is None:
-        raise InputError("messages hold no user turn", path=path, line=line)
+        raise UserInputError("messages_no_user", path=path, line=line)
     return turns[last_user][1], turns[:last_user]
 
 
@@ -109,7 +109,7 @@ def _generation_rows(run_dir: Path) -> tuple[str, str | None, dict[str, dict[str
     """(model, run id, id -> sample payload, rows skipped because they have no reply)."""
     results, rows = _run_files(run_dir)
     if results.get("task") == "mc":
-        raise InputError("this is an MC run; only --kind mc-review reads MC runs", path=run_dir)
+        raise UserInputError("mc_run_not_generation", path=run_dir)
     samples_path = run_dir / "samples.jsonl"
     by_id: dict[str, dict[str, Any]] = {}
     skipped = 0
@@ -119,10 +119,10 @@ def _generation_rows(run_dir: Path) -> tuple[str, str | None, dict[str, dict[str
         data, line = row.data, row.line
         item_id = data.get("id")
         if not isinstance(item_id, str | int) or str(item_id) == "":
-            raise InputError("each sample needs an 'id'", path=samples_path, line=line)
+            raise UserInputError("sample_no_id", path=samples_path, line=line)
         key = f"{item_id}#s{data.get('sample') or 0}" if several else str(item_id)
         if key in by_id:
-            raise InputError(f"duplicate id {key!r}", path=samples_path, line=line)
+            raise UserInputError("duplicate_id", path=samples_path, line=line, item=key)
         response = data.get("response")
         if not isinstance(response, str) or data.get("error"):
             skipped += 1  # a failed generation has nothing to judge
@@ -145,18 +145,18 @@ def read_generation_run(run_dir: Path) -> TaskSource:
     model, run_id, by_id, skipped = _generation_rows(run_dir)
     items = [SourceItem(key, {**payload, "model": model}) for key, payload in by_id.items()]
     if not items:
-        raise InputError("no sample with a reply to annotate", path=run_dir / "samples.jsonl")
+        raise UserInputError("no_replies", path=run_dir / "samples.jsonl")
     return TaskSource(items, [model], [run_id], str(run_dir.resolve()), skipped)
 
 
 def read_pairwise_runs(run_dirs: list[Path], seed: int) -> TaskSource:
     """Items for ``pairwise``: the ids every run answered, replies in a seeded order per item."""
     if not 2 <= len(run_dirs) <= MAX_PAIRWISE_RUNS:
-        raise InputError(f"pairwise needs 2 or {MAX_PAIRWISE_RUNS} run directories", flag="RUN_DIR")
+        raise UserInputError("pairwise_runs", flag="RUN_DIR", most=MAX_PAIRWISE_RUNS)
     runs = [_generation_rows(run_dir) for run_dir in run_dirs]
     common = [key for key in runs[0][2] if all(key in by_id for _, _, by_id, _ in runs[1:])]
     if not common:
-        raise InputError("the runs share no sample id with a reply", flag="RUN_DIR")
+        raise UserInputError("runs_share_nothing", flag="RUN_DIR")
     rng = random.Random(seed)
     items: list[SourceItem] = []
     for key in common:
@@ -175,7 +175,7 @@ def read_mc_review_run(run_dir: Path) -> TaskSource:
     """Items for ``mc-review``: the Need_Check rows of an MC run (without their true label)."""
     results, rows = _run_files(run_dir)
     if results.get("task") != "mc":
-        raise InputError("mc-review reads an MC run (results.json task 'mc')", path=run_dir / "results.json")
+        raise UserInputError("not_mc_run", path=run_dir / "results.json")
     model = model_name(results)
     items = [
         SourceItem(
@@ -194,7 +194,7 @@ def read_mc_review_run(run_dir: Path) -> TaskSource:
         if row.data.get("pred") == "Need_Check" and "id" in row.data
     ]
     if not items:
-        raise InputError("the run has no Need_Check row to review", path=run_dir / "samples.jsonl")
+        raise UserInputError("no_need_check", path=run_dir / "samples.jsonl")
     run_id = results.get("run_id")
     return TaskSource(items, [model], [str(run_id) if run_id is not None else None], str(run_dir.resolve()))
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, update
 
 from cvalues.annotate.accounts import User
 from cvalues.annotate.assigning import plan_assignments
@@ -24,8 +24,13 @@ from cvalues.annotate.db import (
 from cvalues.annotate.ids import check_task_id
 from cvalues.annotate.records import AssignmentView, ItemRecord, LabelRow, Progress, TaskRecord
 from cvalues.annotate.run_sources import TaskSource
+from cvalues.annotate.user_errors import UserInputError
 from cvalues.core.errors import InputError
 from cvalues.store.tables import utcnow
+
+
+class TaskClosed(Exception):
+    """A label sent to a task an admin has closed (the app answers 409; nothing is stored)."""
 
 
 class TaskStore:
@@ -49,13 +54,15 @@ class TaskStore:
         """Store a task, its items, and the assignment of each item to ``per_item`` annotators."""
         check_task_id(task_id, flag="--name")
         if self.get_task(task_id) is not None:
-            raise InputError(f"task {task_id!r} exists already; choose another --name", flag="--name")
-        try:
-            plan = plan_assignments(len(source.items), [user.name for user in annotators], per_item, seed)
-        except ValueError as exc:
-            raise InputError(
-                f"{exc} (role {role!r}); add users with `cvalues annotate add-user`", flag="--per-item"
-            ) from exc
+            raise UserInputError("task_exists", flag="--name", task=task_id)
+        if per_item < 1:
+            raise UserInputError("per_item_min", flag="--per-item", value=per_item)
+        names = list(dict.fromkeys(user.name for user in annotators))
+        if per_item > len(names):
+            raise UserInputError(
+                "not_enough_annotators", flag="--per-item", per_item=per_item, available=len(names), role=role
+            )
+        plan = plan_assignments(len(source.items), names, per_item, seed)
         by_name = {user.name: user for user in annotators}
         meta = {"models": source.models, "run_ids": source.run_ids, "skipped": source.skipped}
         now = utcnow()
@@ -105,6 +112,16 @@ class TaskStore:
             rows = conn.execute(select(TASKS).order_by(TASKS.c.created, TASKS.c.id)).mappings().all()
         return [TaskRecord(**row) for row in rows]
 
+    def set_closed(self, task_id: str, closed: bool) -> bool:
+        """Close a task (hidden from annotators, no new labels; labels, agreement and exports stay)
+        or reopen it. False if there is no such task. Closing a closed task keeps its first date."""
+        condition = TASKS.c.id == task_id
+        if closed:
+            condition = condition & TASKS.c.closed.is_(None)
+        with writing(self.engine) as conn:
+            conn.execute(update(TASKS).where(condition).values(closed=utcnow() if closed else None))
+            return conn.execute(select(TASKS.c.id).where(TASKS.c.id == task_id)).first() is not None
+
     def items(self, task_id: str) -> list[ItemRecord]:
         query = select(ITEMS.c.id, ITEMS.c.item_key, ITEMS.c.payload).where(ITEMS.c.task_id == task_id)
         with self.engine.connect() as conn:
@@ -140,8 +157,8 @@ class TaskStore:
     # -- an annotator's work -----------------------------------------------------------------
 
     def progress_for_user(self, user: User) -> list[Progress]:
-        """The tasks ``user`` has assignments in, with how many they labelled."""
-        return self._progress(ASSIGNMENTS.c.annotator_id == user.id)
+        """The open tasks ``user`` has assignments in, with how many they labelled."""
+        return self._progress((ASSIGNMENTS.c.annotator_id == user.id) & TASKS.c.closed.is_(None))
 
     def progress_for_task(self, task_id: str) -> list[Progress]:
         """Each annotator's progress in a task."""
@@ -214,8 +231,11 @@ class TaskStore:
     def save_label(
         self, task_id: str, user: User, position: int, label: dict[str, Any], comment: str | None
     ) -> bool:
-        """Record (or replace) ``user``'s label at ``position``; False if they have no such assignment."""
+        """Record (or replace) ``user``'s label at ``position``; False if they have no such assignment,
+        ``TaskClosed`` if the task is closed (checked in the same transaction as the write)."""
         with writing(self.engine) as conn:
+            if conn.execute(select(TASKS.c.closed).where(TASKS.c.id == task_id)).scalar() is not None:
+                raise TaskClosed(task_id)
             found = conn.execute(
                 select(ASSIGNMENTS.c.id, ASSIGNMENTS.c.item_id).where(
                     ASSIGNMENTS.c.task_id == task_id,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import sys
 from collections.abc import Iterator
@@ -171,42 +170,17 @@ def add_task(
     db: str = typer.Option(None, "--db", help=_DB_HELP),
 ) -> None:
     """Create an annotation task from run output and assign each item to N distinct annotators."""
-    from cvalues.annotate.ids import check_task_id
-    from cvalues.annotate.kinds import LabelError, check_kind
-    from cvalues.annotate.run_sources import read_generation_run, read_mc_review_run, read_pairwise_runs
+    from cvalues.annotate.task_creation import TaskPlan, check_plan, create_task_from_runs
 
-    try:
-        check_kind(kind)
-    except LabelError as exc:
-        raise InputError(str(exc), flag="--kind") from exc
-    if role not in ("annotator", "expert"):
-        raise InputError(f"role must be annotator or expert, got {role!r}", flag="--role")
-    if kind != "pairwise" and len(run_dirs) != 1:
-        raise InputError(f"--kind {kind} reads one run directory", flag="RUN_DIR")
-    if kind == "pairwise":
-        source = read_pairwise_runs(run_dirs, seed)
-    elif kind == "mc-review":
-        source = read_mc_review_run(run_dirs[0])
-    else:
-        source = read_generation_run(run_dirs[0])
-    # Not the run directory's name by default: annotators see the task id, and run directories are
-    # often named after the model (which annotators must not learn).
-    task_id = name or f"{kind}-{hashlib.sha256(source.source.encode('utf-8')).hexdigest()[:8]}"
-    check_task_id(task_id, flag="--name")
+    wanted = tuple(n.strip() for n in (annotators or "").split(",") if n.strip())
+    plan = TaskPlan(kind, per_item, role, name, seed, wanted)
+    check_plan(plan, len(run_dirs))  # before the store is opened (and created)
     with _opened(db) as (accounts, tasks):
-        users = [u for u in accounts.list_users() if u.role == role]
-        if annotators:
-            wanted = [n.strip() for n in annotators.split(",") if n.strip()]
-            by_name = {u.name: u for u in accounts.list_users()}
-            unknown = [n for n in wanted if n not in by_name]
-            if unknown:
-                raise InputError(f"no user {unknown[0]!r}", flag="--annotators")
-            users = [by_name[n] for n in wanted]
-        task = tasks.create_task(task_id, kind, role, per_item, seed, source, users)
-    note = f", {source.skipped} sample(s) without a reply left out" if source.skipped else ""
+        created = create_task_from_runs(accounts, tasks, plan, run_dirs)
+    note = f", {created.skipped} sample(s) without a reply left out" if created.skipped else ""
     console.print(
-        f"task {escape(task.id)}: {len(source.items)} item(s) x {per_item} annotator(s) "
-        f"among {len(users)} {role}(s){note}"
+        f"task {escape(created.task.id)}: {created.n_items} item(s) x {per_item} annotator(s) "
+        f"among {created.n_people} {role}(s){note}"
     )
 
 
@@ -214,13 +188,43 @@ def add_task(
 def list_tasks(db: str = typer.Option(None, "--db", help=_DB_HELP)) -> None:
     """List the annotation tasks and each annotator's progress."""
     with _opened(db) as (_, tasks):
-        table = Table("task", "kind", "role", "per item", "progress")
+        table = Table("task", "kind", "role", "per item", "state", "progress")
         for task in tasks.list_tasks():
             progress = ", ".join(
                 f"{p.annotator} {p.done}/{p.total}" for p in tasks.progress_for_task(task.id)
             )
-            table.add_row(escape(task.id), task.kind, task.role, str(task.per_item), escape(progress))
+            state = "open" if task.is_open else "closed"
+            table.add_row(escape(task.id), task.kind, task.role, str(task.per_item), state, escape(progress))
     console.print(table)
+
+
+def _set_closed(task: str, closed: bool, db: str | None) -> None:
+    from cvalues.annotate.ids import check_task_id
+
+    check_task_id(task, flag="TASK")
+    with _opened(db) as (_, tasks):
+        tasks.require_task(task)
+        tasks.set_closed(task, closed)
+    console.print(f"task {escape(task)} {'closed' if closed else 'reopened'}")
+
+
+@app.command("close-task")
+def close_task(
+    task: str = typer.Argument(..., help="Task id."),
+    db: str = typer.Option(None, "--db", help=_DB_HELP),
+) -> None:
+    """Close a task: annotators no longer see it and new labels are refused (labels, agreement and
+    exports stay). The admin page has the same button."""
+    _set_closed(task, True, db)
+
+
+@app.command("reopen-task")
+def reopen_task(
+    task: str = typer.Argument(..., help="Task id."),
+    db: str = typer.Option(None, "--db", help=_DB_HELP),
+) -> None:
+    """Reopen a closed task."""
+    _set_closed(task, False, db)
 
 
 @app.command("agreement")

@@ -11,6 +11,7 @@ Declared on the same ``Base`` (one metadata) as ``store/tables.py``; created by 
 - ``annotations``: one label per assignment (upserted: re-submitting replaces it).
 - ``adjudications``: an admin's final label for an item, kept apart from the annotators' labels.
 - ``collected_prompts``: red-team turns (prompt, target reply, verdict) and expert prompts.
+- ``annotation_tasks.closed``: when an admin closed the task, NULL while open (migration 0005).
 - ``login_failures``: wrong passwords (name, client address, time), shared by every serving process
   and kept across restarts, for login throttling (migration 0004).
 """
@@ -71,6 +72,8 @@ class AnnotationTask(Base):
     source: Mapped[str] = mapped_column(Text)
     meta: Mapped[dict[str, Any]] = mapped_column(JSON)
     created: Mapped[datetime] = mapped_column(default=utcnow)
+    # When an admin closed it (hidden from annotators, no new labels); NULL while open (migration 0005).
+    closed: Mapped[datetime | None] = mapped_column(nullable=True, default=None)
 
 
 class AnnotationItem(Base):
