@@ -13,7 +13,7 @@ from starlette.datastructures import UploadFile
 
 from cvalues.annotate.auth import AdminLogin
 from cvalues.annotate.i18n import request_error
-from cvalues.annotate.ids import TaskIdParam
+from cvalues.annotate.route_params import TaskIdParam
 from cvalues.annotate.run_sources import MAX_PAIRWISE_RUNS
 from cvalues.annotate.services import services
 from cvalues.annotate.task_creation import (
