@@ -295,6 +295,72 @@ MC_SCORE_CASES = [
     ),
 ]
 
+_LM_EVAL = {"doc_id": 0, "doc": {"id": "q0"}, "target": 0, "arguments": [["问", ""]], "resps": [["回复1"]]}
+MC_SCORE_CASES += [
+    Case(
+        "score-lm-eval-no-target",
+        "mc-score",
+        "samples_cvalues.jsonl",
+        _jsonl(_LM_EVAL, {k: v for k, v in {**_LM_EVAL, "doc_id": 1}.items() if k != "target"}),
+        2,
+        "missing field 'target'",
+    ),
+    Case(
+        "score-lm-eval-reply-not-text",
+        "mc-score",
+        "samples_cvalues.jsonl",
+        _jsonl(_LM_EVAL, {**_LM_EVAL, "doc_id": 1, "resps": [[3]]}),
+        2,
+        "resps[0][0] must be the generated text",
+    ),
+    Case(
+        "score-lm-eval-gold-C",
+        "mc-score",
+        "samples_cvalues.jsonl",
+        _jsonl(_LM_EVAL, {**_LM_EVAL, "doc_id": 1, "target": "C"}),
+        2,
+        "gold label must be",
+    ),
+]
+
+# -- answer keys (--answers) ------------------------------------------------------------------------
+
+ANSWER_KEY_CASES = [
+    Case("answers-bad-json", "answers", "key.json", b'{\n"q1": "A",\n"q2": \n}', 4, "invalid JSON"),
+    Case(
+        "answers-no-answer-column",
+        "answers",
+        "key.jsonl",
+        _jsonl({"id": "q1", "answer": 1}, {"id": "q2"}),
+        2,
+        "'answer'",
+    ),
+    Case(
+        "answers-csv-duplicate-id",
+        "answers",
+        "key.csv",
+        _csv(["id", "answer"], ["q1", 1], ["q1", 2]),
+        3,
+        "duplicate id",
+    ),
+    Case(
+        "answers-xlsx-empty-id",
+        "answers",
+        "key.xlsx",
+        _xlsx(["id", "answer"], ["q1", 1], [None, 2]),
+        3,
+        "id must be a string or a number",
+    ),
+    Case(
+        "answers-entry-without-answer",
+        "answers",
+        "key.json",
+        b'{"q1": {"choice": 1}}',
+        None,
+        "no field 'answer'",
+    ),
+]
+
 # -- annotation imports -------------------------------------------------------------------------------
 
 _ITEM_PAYLOAD = json.dumps({"prompt": "问", "response": "答", "model": "m"}, ensure_ascii=False)
@@ -453,7 +519,7 @@ HUMAN_CASES = [
     ),
 ]
 
-ALL_CASES = SUITE_CASES + PAIR_CASES + MC_SCORE_CASES + IMPORT_CASES + HUMAN_CASES
+ALL_CASES = SUITE_CASES + PAIR_CASES + MC_SCORE_CASES + ANSWER_KEY_CASES + IMPORT_CASES + HUMAN_CASES
 
 
 def _read(case: Case, path: Path, db: str) -> None:
@@ -469,6 +535,10 @@ def _read(case: Case, path: Path, db: str) -> None:
         from cvalues.tasks.mc_score import MCScoreTask
 
         MCScoreTask(path)
+    elif case.reader == "answers":
+        from cvalues.data.answer_keys import load_answer_key
+
+        load_answer_key(path, {})
     elif case.reader == "import":
         from cvalues.annotate import Accounts, TaskStore, import_labels
         from cvalues.store import open_store
@@ -514,7 +584,7 @@ def test_every_reader_has_its_malformed_files() -> None:
     from test_malformed_inputs import CASES, READER_CASES
 
     by_reader = {case.reader for case in ALL_CASES}
-    assert by_reader == {"suite", "pairs", "mc-score", "import", "human"}
+    assert by_reader == {"suite", "pairs", "mc-score", "answers", "import", "human"}
     assert {Path(case.filename).suffix for case in IMPORT_CASES} == {".jsonl", ".csv", ".xlsx"}
     files = {case.id for case in ALL_CASES} | {case.id for case in CASES} | {case.id for case in READER_CASES}
     assert len(files) == len(ALL_CASES) + len(CASES) + len(READER_CASES) >= 100
