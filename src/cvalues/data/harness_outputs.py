@@ -118,7 +118,7 @@ def _top_level_key_lines(text: str) -> dict[str, int]:
         at = _skip_space(text, at)
         if text[at] == "}":
             return lines
-        key, after = json.decoder.scanstring(text, at + 1)
+        key, after = decoder.raw_decode(text, at)
         lines.setdefault(key, text.count("\n", 0, at) + 1)
         at = _skip_space(text, _skip_space(text, after) + 1)  # past the ':'
         _, at = decoder.raw_decode(text, at)
