@@ -34,7 +34,7 @@ def test_sigkill_at_random_moments_loses_and_duplicates_nothing() -> None:
     assert code == 0, report
     # The kill moments fall within the first 90% of the uninterrupted run's request time; a restart
     # on a suddenly idle machine may still finish first, which the drill reports (and stops there).
-    assert report["kills"] >= 1 and report["kills"] + report["finished_before_a_kill"] == 3
+    assert report["kills"] >= 1 and (report["kills"] == 3 or report["finished_before_a_kill"] == 1)
     assert len(report["replies_stored_at_each_kill"]) == report["kills"]
     assert report["lost"] == 0 and report["duplicated"] == 0
     assert report["metrics_identical"] and report["replies_differing"] == 0
