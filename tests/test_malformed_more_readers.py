@@ -418,7 +418,7 @@ IMPORT_CASES = [
         "e.jsonl",
         _import_jsonl(kind="responsibility", label=json.dumps({"score": 5})),
         2,
-        "is a safety task",
+        "task 't1' is a safety task on line 1, not responsibility",
     ),
     Case("import-csv-item-not-json", "import", "e.csv", _import_csv(item="{问"), 3, "must hold JSON"),
     Case(
@@ -631,3 +631,28 @@ def test_through_the_cli_exit_2_one_line_nothing_written(
         assert set(_annotation_rows(f"sqlite:///{db_file}").values()) == {0}
     else:
         assert not db_file.exists()
+
+
+def test_import_of_a_task_the_store_holds_as_another_kind_changes_nothing(tmp_path: Path) -> None:
+    from cvalues.annotate import Accounts, TaskStore, import_labels
+    from cvalues.store import open_store
+
+    db = f"sqlite:///{tmp_path / 'store.db'}"
+    store = open_store(db)
+    tasks, accounts = TaskStore(store.engine), Accounts(store.engine)
+    good = tmp_path / "good.jsonl"
+    good.write_bytes(_jsonl(_EXPORT_ROW))
+    assert import_labels(tasks, accounts, good)["labels"] == 1
+    before = _annotation_rows(db)
+    bad = tmp_path / "bad.jsonl"
+    # Line 1 is a new task (fine on its own); line 2 says t1 is a responsibility task.
+    bad.write_bytes(
+        _jsonl(
+            {**_EXPORT_ROW, "task": "t9", "item_key": "k9"},
+            {**_EXPORT_ROW, "kind": "responsibility", "label": json.dumps({"score": 5})},
+        )
+    )
+    with pytest.raises(InputError) as caught:
+        import_labels(tasks, accounts, bad)
+    assert str(caught.value) == f"{bad}:2: task 't1' is a safety task in the store, not responsibility"
+    assert _annotation_rows(db) == before and tasks.get_task("t9") is None
