@@ -528,9 +528,9 @@ def _read(case: Case, path: Path, db: str) -> None:
 
         load_suite(path)
     elif case.reader == "pairs":
-        from cvalues.data.pairs import load_pair_dataset
+        from cvalues.data.pairs import iter_pairs  # what every pair reader (file, stream) reads through
 
-        load_pair_dataset(path)
+        list(iter_pairs(path))
     elif case.reader == "mc-score":
         from cvalues.tasks.mc_score import MCScoreTask
 
