@@ -3,15 +3,17 @@
 Each request is answered once straight from the server (the reference), then again through a proxy
 on loopback that breaks ``--fault-rate`` of all attempts (retries included) in one of these ways:
 429 with ``Retry-After: 1``, 500, 502, 503, a hang past the client's timeout, a body cut short, a
-200 whose body is not JSON, a connection reset. The client is cvalues' own ``OpenAIBackend`` (its
-retries are the openai SDK's). Every request must end answered or explicitly failed (``error``
+200 whose body is not JSON, a connection reset. The client is cvalues' own ``OpenAIBackend``:
+generate requests go through its thin aiohttp transport (``models.chat_http``), which retries by
+the openai SDK's rules (connection errors, timeouts, 408, 409, 429, 5xx, a 200 that is not JSON),
+waiting as Retry-After says. Every request must end answered or explicitly failed (``error``
 set), and no answer may differ from the reference: "silently wrong" must be 0.
 
-    python benchmarks/drill_faults.py                 # 2,000 requests, 30% faults (~10 min on 2 cores)
+    python benchmarks/drill_faults.py                 # 2,000 requests, 30% faults (~30 min on 2 loaded cores)
     python benchmarks/drill_faults.py --n 100 --no-record
 
 Writes ``benchmarks/results/drill_faults-<date>.json`` and appends a section to ``RESULTS.md``.
-``--max-tokens 4`` keeps each request cheap: what is drilled is transport, not the model.
+``--max-tokens 1`` (the default) keeps each request cheap: what is drilled is transport, not the model.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import argparse
 import asyncio
 import json
 import random
+import re
 import sys
 import tempfile
 import time
@@ -108,6 +111,11 @@ class FaultProxy:
             await self._session.close()
 
 
+def _error_kind(error: str) -> str:
+    """An error message without its URL and details, to count errors by kind."""
+    return re.sub(r"https?://\S+?(?=:?(\s|$))", "URL", error).split(" (after")[0].split(": ")[0][:80]
+
+
 def drill_requests(n: int) -> list[ModelRequest]:
     # Harmless, distinct prompts: each has its own reference answer.
     return [
@@ -156,7 +164,7 @@ async def drill(args: argparse.Namespace, server_base: str, server_root: str) ->
             outcome["reference failed"] += 1
         elif got.error is not None:
             outcome["explicitly failed"] += 1
-            errors[got.error.split(":")[0][:60]] += 1
+            errors[_error_kind(got.error)] += 1
         elif got.text == ref.text:
             outcome["answered, same as unproxied"] += 1
         else:
@@ -165,6 +173,8 @@ async def drill(args: argparse.Namespace, server_base: str, server_root: str) ->
         "n": args.n,
         "fault_rate": args.fault_rate,
         "max_retries": args.max_retries,
+        "max_tokens": args.max_tokens,
+        "concurrency": args.concurrency,
         "attempts_through_proxy": proxy.attempts,
         "injected": dict(proxy.counts),
         "outcome": dict(outcome),
@@ -179,7 +189,7 @@ def main() -> int:
     parser.add_argument("--n", type=int, default=2000)
     parser.add_argument("--fault-rate", type=float, default=0.30)
     parser.add_argument("--max-retries", type=int, default=6)
-    parser.add_argument("--max-tokens", type=int, default=4)
+    parser.add_argument("--max-tokens", type=int, default=1)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-record", action="store_true")
@@ -203,8 +213,9 @@ def _markdown(report: dict[str, object]) -> str:
     assert isinstance(outcome, dict)
     rows = "\n".join(f"| {k} | {v} |" for k, v in sorted(outcome.items()))
     return (
-        f"{report['n']:,} chat requests (`--max-tokens` small), cvalues' `OpenAIBackend` "
-        f"(openai SDK retries, {report['max_retries']} at most, {CLIENT_TIMEOUT_S:g} s timeout) through an "
+        f"{report['n']:,} chat requests (`--max-tokens {report['max_tokens']}`), cvalues' `OpenAIBackend` "
+        f"(aiohttp transport, the openai SDK's retry rules, {report['max_retries']} retries at most, "
+        f"{CLIENT_TIMEOUT_S:g} s timeout) through an "
         f"aiohttp proxy breaking {report['fault_rate']:.0%} of all attempts, in front of llama-cpp-python's "
         f"server with SmolLM2-135M Q4_1. Attempts through the proxy: {report['attempts_through_proxy']:,}; "
         f"injected: {json.dumps(report['injected'], ensure_ascii=False)}.\n\n"

@@ -4,8 +4,10 @@ that was never interrupted.
 Both runs send `--max-tokens 1` chat requests to a real llama.cpp server (llama-cpp-python,
 SmolLM2-135M Q4_1) through a counting proxy on loopback: one token a reply is the cheapest real
 request on 2 cores, and the drill is about the store and resume, not the model. The killed run is
-started again after each kill (the same command), `--kills` times at moments drawn uniformly from
-`--window` seconds after the restarted run's first request, then run to the end. Checked:
+started again after each kill (the same command), `--kills` times, then run to the end. The kill
+moments are drawn uniformly over the first 90% of the uninterrupted run's request time and counted
+in request time (from each restart's first request, summed over restarts), so they fall across the
+whole run, not during start-up. Checked:
 
 - lost: items of the dataset without a stored reply in the final samples.jsonl / run_items (must be 0);
 - duplicated: rows per request hash in the store's `responses` and per item in `run_items` (must be 1);
@@ -63,25 +65,55 @@ def run_to_end(cmd: list[str], env: dict[str, str]) -> tuple[int, str]:
 
 
 def kill_at_random(
-    cmd: list[str], env: dict[str, str], kills: int, window: float, rng: random.Random, counting: FaultyProxy
+    cmd: list[str], env: dict[str, str], moments: list[float], counting: FaultyProxy, db: Path
 ) -> dict:
-    """Each kill lands ``uniform(0.1, window)`` s after the restarted run's first request (not
-    during Python's start-up, which takes seconds on a loaded machine and proves nothing)."""
-    moments, finished_before_kill = [], 0
-    for _ in range(kills):
+    """Kill the run once at each of ``moments``: seconds of *request time* (counted from each
+    restart's first request, summed over restarts), so the kills fall across the whole run and not
+    during Python's start-up, which takes seconds on a loaded machine and proves nothing."""
+    done_at_kill, finished_before_kill, spent = [], 0, 0.0
+    killed_at = []
+    for moment in moments:
         before = counting.attempts
         process = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         while counting.attempts == before and process.poll() is None:
             time.sleep(0.02)
-        moment = rng.uniform(0.1, window)
-        time.sleep(moment)
+        first_request = time.perf_counter()
+        time.sleep(max(0.05, moment - spent))
         if process.poll() is not None:
             finished_before_kill += 1
             break
         process.send_signal(signal.SIGKILL)
         process.wait()
-        moments.append(round(moment, 2))
-    return {"kill_moments_s": moments, "finished_before_a_kill": finished_before_kill}
+        spent += time.perf_counter() - first_request
+        killed_at.append(round(spent, 2))
+        done_at_kill.append(stored_replies(db))
+    return {
+        "kill_moments_s": killed_at,
+        "replies_stored_at_each_kill": done_at_kill,
+        "finished_before_a_kill": finished_before_kill,
+    }
+
+
+def kill_moments(rng: random.Random, kills: int, request_time_s: float, window: float | None) -> list[float]:
+    """``kills`` moments drawn uniformly over the first 90% of the uninterrupted run's request time
+    (sorted), or, with ``window``, each ``uniform(0.1, window)`` s after the previous one."""
+    if window is not None:
+        moments, at = [], 0.0
+        for _ in range(kills):
+            at += rng.uniform(0.1, window)
+            moments.append(at)
+        return moments
+    return sorted(rng.uniform(0.0, 0.9 * request_time_s) for _ in range(kills))
+
+
+def stored_replies(db: Path) -> int:
+    if not db.exists():
+        return 0
+    with sqlite3.connect(db) as con:
+        try:
+            return con.execute("SELECT count(*) FROM responses WHERE error IS NULL").fetchone()[0]
+        except sqlite3.OperationalError:  # killed before the schema was created
+            return 0
 
 
 def store_counts(db: Path) -> dict[str, int]:
@@ -117,8 +149,9 @@ def main() -> int:
     parser.add_argument(
         "--window",
         type=float,
-        default=4.0,
-        help="Kill within this many seconds of a restart's first request.",
+        default=None,
+        help="Kill uniform(0.1, WINDOW) s of request time after the previous kill (default: kills "
+        "spread uniformly over the uninterrupted run's request time).",
     )
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--seed", type=int, default=0)
@@ -135,10 +168,12 @@ def main() -> int:
             code_a, err_a = run_to_end(command(counting.base_url, dataset, work / "a", work / "a.db", 4), env)
             uninterrupted_s = time.perf_counter() - started
             sent_a = counting.attempts
+            request_time_s = counting.arrivals[-1] - counting.arrivals[0] if sent_a > 1 else 1.0
+        moments = kill_moments(random.Random(args.seed), args.kills, request_time_s, args.window)
         with FaultyProxy(server.root_url, faults=[], methods=("POST",)) as counting:
             cmd = command(counting.base_url, dataset, work / "b", work / "b.db", args.concurrency)
             started = time.perf_counter()
-            kills = kill_at_random(cmd, env, args.kills, args.window, random.Random(args.seed), counting)
+            kills = kill_at_random(cmd, env, moments, counting, work / "b.db")
             code_b, err_b = run_to_end(cmd, env)
             killed_s = time.perf_counter() - started
             sent_b = counting.attempts
@@ -161,7 +196,11 @@ def main() -> int:
         + sum(c - 1 for c in Counter(row["id"] for row in sample_rows(work / "b")).values()),
         "replies_differing": sum(1 for key in a if a[key] != b.get(key)),
         "metrics_identical": metrics(work / "a") == metrics(work / "b"),
-        "seconds": {"uninterrupted": round(uninterrupted_s, 1), "killed_then_resumed": round(killed_s, 1)},
+        "seconds": {
+            "uninterrupted": round(uninterrupted_s, 1),
+            "uninterrupted_request_time": round(request_time_s, 1),
+            "killed_then_resumed": round(killed_s, 1),
+        },
         "machine": machine(),
     }
     print(json.dumps(report, ensure_ascii=False, indent=2))
@@ -182,8 +221,9 @@ def _markdown(report: dict, ok: bool) -> str:
     return (
         f"`cvalues generate --max-tokens 1` over {report['n']:,} prompts against llama-cpp-python's server "
         f"(SmolLM2-135M Q4_1) through a counting proxy; SIGKILL {report['kills']} times at random moments "
-        f"(s after each restart's first request: {report['kill_moments_s']}), then the same command to "
-        "the end; compared with an uninterrupted run of the same command.\n\n"
+        f"(s of request time, summed over restarts: {report['kill_moments_s']}; replies stored at each "
+        f"kill: {report['replies_stored_at_each_kill']}), then the same command to the end; compared "
+        "with an uninterrupted run of the same command.\n\n"
         "| check | result |\n| --- | --- |\n"
         f"| lost items | {report['lost']} |\n"
         f"| duplicated (store responses, run_items, samples) | {report['duplicated']} |\n"

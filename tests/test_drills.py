@@ -30,9 +30,13 @@ def drill(script: str, *args: str) -> tuple[int, dict]:
 
 
 def test_sigkill_at_random_moments_loses_and_duplicates_nothing() -> None:
-    code, report = drill("drill_sigkill.py", "--n", "24", "--kills", "3", "--window", "2")
+    code, report = drill("drill_sigkill.py", "--n", "24", "--kills", "3")
     assert code == 0, report
-    assert report["kills"] >= 1 and report["lost"] == 0 and report["duplicated"] == 0
+    # The kill moments fall within the first 90% of the uninterrupted run's request time; a restart
+    # on a suddenly idle machine may still finish first, which the drill reports (and stops there).
+    assert report["kills"] >= 1 and (report["kills"] == 3 or report["finished_before_a_kill"] == 1)
+    assert len(report["replies_stored_at_each_kill"]) == report["kills"]
+    assert report["lost"] == 0 and report["duplicated"] == 0
     assert report["metrics_identical"] and report["replies_differing"] == 0
     assert report["store"]["distinct_run_items"] == 24 and report["store"]["runs"] == 1
 

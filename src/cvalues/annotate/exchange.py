@@ -11,13 +11,14 @@ from __future__ import annotations
 import csv
 import io
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from openpyxl import Workbook
 
-from cvalues.annotate.accounts import Accounts
+from cvalues.annotate.accounts import Accounts, check_user_name
 from cvalues.annotate.cell_safety import append_xlsx_row, escape_csv_text, unescape_csv_text
 from cvalues.annotate.ids import check_task_id
 from cvalues.annotate.kinds import LabelError, check_kind, label_summary, parse_comment, parse_label
@@ -215,11 +216,57 @@ def _text(value: Any) -> str:
     return "" if value is None else str(value).strip()
 
 
+@dataclass(frozen=True)
+class _ImportRow:
+    """One row of an import, checked: everything the store is given, nothing left to validate."""
+
+    line: int
+    task_id: str
+    kind: str
+    key: str
+    payload: dict[str, Any]
+    task: TaskRecord | None  # a task this row creates (the first row of a task not in the store)
+    annotator: str
+    role: str
+    position: int | None
+    label: dict[str, Any] | None
+    comment: str | None
+    updated: datetime | None
+    final: dict[str, Any] | None
+    note: str | None
+
+
 def import_labels(tasks: TaskStore, accounts: Accounts, path: Path) -> dict[str, int]:
     """Read an export (JSONL, CSV or XLSX) back into the store: tasks, items, users, labels,
-    adjudications. Re-importing the same file changes nothing. Returns counts per kind of row."""
+    adjudications. Re-importing the same file changes nothing. Returns counts per kind of row.
+
+    The whole file is read and checked before the first write, so a bad row (named by its line)
+    leaves the store as it was: nothing of the file is half-imported."""
+    rows = _checked_import_rows(tasks, path)
     counts = {"rows": 0, "labels": 0, "adjudications": 0, "tasks_created": 0}
-    known: dict[str, TaskRecord] = {}
+    for row in rows:
+        if row.task is not None:
+            tasks.insert_task(row.task)
+            counts["tasks_created"] += 1
+        item_id = tasks.ensure_item(row.task_id, row.key, row.payload)
+        if row.annotator:
+            user = accounts.ensure_user(row.annotator, row.role)
+            tasks.ensure_assignment(row.task_id, item_id, user, row.position)
+            if row.label is not None:
+                tasks.import_label(row.task_id, item_id, user, row.label, row.comment, row.updated)
+                counts["labels"] += 1
+        if row.final is not None:
+            tasks.adjudicate(row.task_id, item_id, row.final, row.note, None)
+            counts["adjudications"] += 1
+        counts["rows"] += 1
+    return counts
+
+
+def _checked_import_rows(tasks: TaskStore, path: Path) -> list[_ImportRow]:
+    """Every row of an import file, checked (reads the store for the kinds of existing tasks only)."""
+    # task id -> (kind, role, the line that created it; None: a task already in the store)
+    known: dict[str, tuple[str, str, int | None]] = {}
+    checked: list[_ImportRow] = []
     raw = read_bytes(path)
     fmt = table_format_of(path, raw)
     for row in rows_from_bytes(raw, path, fmt):
@@ -240,43 +287,59 @@ def import_labels(tasks: TaskStore, accounts: Accounts, path: Path) -> dict[str,
         if not task_id or not key or not isinstance(payload, dict):
             raise InputError("task, item_key and item (a JSON object) are required", path=path, line=line)
         check_task_id(task_id, path=path, line=line)
-        task = known.get(task_id) or tasks.get_task(task_id)
-        if task is None:
-            task = _imported_task(task_id, kind, data, path)
-            tasks.insert_task(task)
-            counts["tasks_created"] += 1
-        if task.kind != kind:
+        new_task = None
+        if task_id not in known:
+            stored = tasks.get_task(task_id)
+            if stored is None:
+                new_task = _imported_task(task_id, kind, data, path)
+                known[task_id] = (kind, new_task.role, line)
+            else:
+                known[task_id] = (stored.kind, stored.role, None)
+        known_kind, task_role, since = known[task_id]
+        if known_kind != kind:
+            where = "in the store" if since is None else f"on line {since}"
             raise InputError(
-                f"task {task_id!r} is a {task.kind} task in the store, not {kind}", path=path, line=line
+                f"task {task_id!r} is a {known_kind} task {where}, not {kind}", path=path, line=line
             )
-        known[task_id] = task
-        item_id = tasks.ensure_item(task_id, key, payload)
         n_replies = len(payload.get("replies") or [])
         label = _structured(data.get("label"), "label", path, line)
         annotator = _text(data.get("annotator"))
+        role = _text(data.get("annotator_role")) or task_role
+        labelled = bool(annotator) and label is not None
         if annotator:
-            role = _text(data.get("annotator_role")) or task.role
             if role not in ROLES:
                 raise InputError(f"annotator_role must be one of {', '.join(ROLES)}", path=path, line=line)
-            user = accounts.ensure_user(annotator, role)
-            tasks.ensure_assignment(task_id, item_id, user, _position(data.get("position"), path, line))
-            if label is not None:
-                tasks.import_label(
-                    task_id,
-                    item_id,
-                    user,
-                    _checked_label(kind, label, n_replies, path, line),
-                    parse_comment(data.get("comment")),
-                    _timestamp(data.get("updated"), path, line),
-                )
-                counts["labels"] += 1
+            try:
+                check_user_name(annotator)
+            except InputError as exc:
+                raise InputError(exc.message, path=path, line=line) from exc
         final = _structured(data.get("adjudicated"), "adjudicated", path, line)
-        if final is not None:
-            note = parse_comment(data.get("adjudication_note"))
-            tasks.adjudicate(task_id, item_id, _checked_label(kind, final, n_replies, path, line), note, None)
-            counts["adjudications"] += 1
-        counts["rows"] += 1
-    return counts
+        checked.append(
+            _ImportRow(
+                line=line,
+                task_id=task_id,
+                kind=kind,
+                key=key,
+                payload=payload,
+                task=new_task,
+                annotator=annotator,
+                role=role,
+                position=_position(data.get("position"), path, line) if annotator else None,
+                label=_checked_label(kind, label, n_replies, path, line) if labelled else None,
+                comment=_comment(data.get("comment"), path, line) if labelled else None,
+                updated=_timestamp(data.get("updated"), path, line) if labelled else None,
+                final=None if final is None else _checked_label(kind, final, n_replies, path, line),
+                note=_comment(data.get("adjudication_note"), path, line) if final is not None else None,
+            )
+        )
+    return checked
+
+
+def _comment(value: Any, path: Path, line: int) -> str | None:
+    try:
+        return parse_comment(value)
+    except LabelError as exc:  # too long
+        raise InputError(str(exc), path=path, line=line) from exc
 
 
 def _position(value: Any, path: Path, line: int) -> int | None:

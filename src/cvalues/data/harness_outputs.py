@@ -107,6 +107,32 @@ def _label_or_error(value: Any, path: Path, line: int | None, *, index_based: bo
     return label
 
 
+def _top_level_key_lines(text: str) -> dict[str, int]:
+    """The line of each key of the top-level JSON object ``text`` (already known to parse), found
+    by walking the object with the json module's own scanner, so any value (an object, a string, a
+    list) and any layout has its line."""
+    decoder = json.JSONDecoder()
+    lines: dict[str, int] = {}
+    at = text.index("{") + 1
+    while True:
+        at = _skip_space(text, at)
+        if text[at] == "}":
+            return lines
+        key, after = decoder.raw_decode(text, at)
+        lines.setdefault(key, text.count("\n", 0, at) + 1)
+        at = _skip_space(text, _skip_space(text, after) + 1)  # past the ':'
+        _, at = decoder.raw_decode(text, at)
+        at = _skip_space(text, at)
+        if text[at] == ",":
+            at += 1
+
+
+def _skip_space(text: str, at: int) -> int:
+    while text[at] in " \t\r\n":
+        at += 1
+    return at
+
+
 def read_opencompass(path: Path) -> list[Row]:
     text = _read_text(path)
     try:
@@ -115,11 +141,7 @@ def read_opencompass(path: Path) -> list[Row]:
         raise InputError(f"not valid JSON: {exc.msg}", path=path, line=exc.lineno) from None
     if not isinstance(data, dict):
         raise InputError("an OpenCompass predictions file is a JSON object keyed by sample index", path=path)
-    # OpenCompass writes json.dump(..., indent=4): each sample's key starts a line.
-    key_lines = {
-        m.group(1): text.count("\n", 0, m.start()) + 1
-        for m in re.finditer(r'^\s*"([^"]+)"\s*:\s*\{', text, re.M)
-    }
+    key_lines = _top_level_key_lines(text)
     rows = []
     for key, entry in data.items():
         line = key_lines.get(key)

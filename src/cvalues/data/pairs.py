@@ -55,7 +55,15 @@ def iter_pairs(path: Path, *, encoding: str | None = None) -> Iterator[PairItem]
 def _iter_jsonl(path: Path) -> Iterator[PairItem]:
     with path.open("rb") as lines:
         for number, raw in enumerate(lines, start=1):
-            text = raw.decode("utf-8-sig" if number == 1 else "utf-8", errors="strict").strip()
+            try:
+                text = raw.decode("utf-8-sig" if number == 1 else "utf-8", errors="strict").strip()
+            except UnicodeDecodeError as exc:
+                raise InputError(
+                    f"is not UTF-8 text (byte {raw[exc.start]:#04x} at column {exc.start + 1}); "
+                    "a JSONL pair file is UTF-8",
+                    path=path,
+                    line=number,
+                ) from None
             if not text:
                 continue
             try:

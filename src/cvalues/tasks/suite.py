@@ -169,8 +169,11 @@ class _SuiteReader:
         )
 
     def _top_line(self, key: str) -> int | None:
-        match = re.search(rf"^\s*{re.escape(key)}\s*=", self.text, re.MULTILINE)
-        return self.text.count("\n", 0, match.start()) + 1 if match else None
+        # Only the lines before the first table: a task's own ``name = ...`` is not the suite's.
+        first_table = re.search(r"^\s*\[", self.text, re.MULTILINE)
+        top = self.text[: first_table.start()] if first_table else self.text
+        match = re.search(rf"^\s*{re.escape(key)}\s*=", top, re.MULTILINE)
+        return top.count("\n", 0, match.start()) + 1 if match else None
 
     def _task(self, index: int, entry: Any) -> SuiteTask:
         line = self.task_lines[index] if index < len(self.task_lines) else None
