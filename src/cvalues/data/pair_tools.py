@@ -26,9 +26,11 @@ import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from datasketch import MinHash, MinHashLSH
+if TYPE_CHECKING:  # datasketch imports scipy (about 1 s): loaded by the overlap check that uses it,
+    # not by every command that imports this module (the CLI imports all its commands at start)
+    from datasketch import MinHash
 
 from cvalues.core.errors import InputError
 from cvalues.data.items import PairItem
@@ -156,6 +158,8 @@ def normalise(text: str) -> str:
 
 
 def _minhash(text: str) -> MinHash:
+    from datasketch import MinHash
+
     signature = MinHash(num_perm=NUM_PERM, seed=1, hashfunc=_shingle_hash)
     norm = normalise(text)
     # One vectorised update for all shingles: per-shingle updates cost a numpy call each.
@@ -204,6 +208,8 @@ def check_overlap(
 ) -> OverlapReport:
     """Overlap of ``pairs`` with an evaluation set (``against``: (id, kind, text), kind "prompt" or
     "reply") and with another pair file's prompts (``against_prompts``, e.g. train against test)."""
+    from datasketch import MinHashLSH
+
     exact: dict[str, list[tuple[str, str]]] = {}
     lsh = MinHashLSH(threshold=NEAR_THRESHOLD, num_perm=NUM_PERM)
     for other_id, kind, text in against:
