@@ -366,12 +366,22 @@ def summary(runs: list[dict]) -> dict:
         "cpu_runs": cpu,
         "process_cpu_ms": statistics.median(process_cpu) if process_cpu else None,
         "transport": runs[0].get("transport"),
+        "phase_items_s": _median_or_none(
+            [r["items"] / r["requests_wall_s"] for r in runs if r.get("requests_wall_s")]
+        ),
+        "phase_cpu_ms": _median_or_none(
+            [1000 * r["requests_cpu_s"] / r["items"] for r in runs if r.get("requests_cpu_s") is not None]
+        ),
         "answered": min(r["answered"] for r in runs),
         "items": runs[0]["items"],
         "version": runs[0].get("version"),
         "load": [round(r["load_before"], 1) for r in runs],
         "failed": failed,
     }
+
+
+def _median_or_none(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
 
 
 def record(report: dict) -> None:
@@ -424,6 +434,15 @@ def record(report: dict) -> None:
             )
         if s["cvalues"].get("transport"):
             lines.append(f"\ncvalues' HTTP transport: `{s['cvalues']['transport']}`.")
+        if s["cvalues"].get("phase_items_s") and s["lm-eval"].get("items_s"):
+            c, lm = s["cvalues"], s["lm-eval"]
+            lines.append(
+                f"The request phase alone (cvalues' executor inside the same command: store look-up, "
+                f"hashes, every request, batched answer writes; what lm-eval's `generate_until` "
+                f"corresponds to): {c['phase_items_s']:.3g} items/s and {c['phase_cpu_ms']:.3f} ms CPU "
+                f"per request (medians), {c['phase_items_s'] / lm['items_s']:.2f}× lm-eval's items/s, "
+                f"{c['phase_cpu_ms'] / lm['cpu_ms']:.2f}× its CPU per request."
+            )
         if "resume" in runs:
             r = runs["resume"]
             lines.append(

@@ -40,6 +40,7 @@ def main() -> None:
     import cvalues
     from cvalues.cli.app import _register, app
     from cvalues.models import chat_http, http_transport
+    from cvalues.tasks import run as run_module
 
     _register()
 
@@ -81,6 +82,21 @@ def main() -> None:
         return transport
 
     chat_http.open_transport = recording_open  # type: ignore[assignment]
+
+    # The request phase alone (the executor: store look-up, hashes, every request, batched answer
+    # writes), the part of the command that lm-eval's generate_until corresponds to.
+    phase: dict[str, float] = {}
+    execute = run_module.execute
+
+    async def timed_execute(*a: Any, **k: Any) -> Any:
+        cpu0, t0 = time.process_time(), time.perf_counter()
+        try:
+            return await execute(*a, **k)
+        finally:
+            phase["wall_s"] = phase.get("wall_s", 0.0) + time.perf_counter() - t0
+            phase["cpu_s"] = phase.get("cpu_s", 0.0) + time.process_time() - cpu0
+
+    run_module.execute = timed_execute  # type: ignore[assignment]
     before = served(args.stats_url)
     cpu0, t0 = time.process_time(), time.perf_counter()
     with contextlib.redirect_stdout(io.StringIO()):
@@ -101,6 +117,8 @@ def main() -> None:
                 "cpu_s": cpu,
                 "requests_sent": sent,
                 "transport": ",".join(sorted(set(transports))) or None,
+                "requests_wall_s": phase.get("wall_s"),
+                "requests_cpu_s": phase.get("cpu_s"),
             }
         )
     )

@@ -82,7 +82,9 @@ class LeanTransport:
         self.timeout_s = timeout_s
         self.max_connections = max(1, max_connections)
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        lines = [f"POST {target} HTTP/1.1", f"Host: {parts.netloc}"]
+        host = f"[{self.host}]" if ":" in self.host else self.host  # an IPv6 address in brackets
+        host += f":{parts.port}" if parts.port else ""  # never the URL's user:password@
+        lines = [f"POST {target} HTTP/1.1", f"Host: {host}"]
         lines += [f"{name}: {value}" for name, value in headers.items()]
         # Built once; each request adds its length and body. No Accept-Encoding: answers come
         # uncompressed (a server that compresses anyway is still read, see _decoded).
