@@ -6,7 +6,10 @@ the client. cvalues runs its real CLI path (``cvalues generate`` with a fresh SQ
 ``api_peers/cvalues_driver.py``); lm-eval its ``local-chat-completions`` model
 (``generate_until``, ``num_concurrent``); inspect_ai an ``eval`` of a ``generate()`` task with
 the ``openai`` provider (``responses_api=false``, ``max_connections``). Then cvalues re-runs
-the same command (resume): the server must see no request.
+the same command (resume): the server must see no request. Each tool's row gives items/s and
+CPU per request over its timed call, and the CPU of its whole process (interpreter start to exit,
+from getrusage, the same measure for every tool); cvalues' request phase (the executor inside
+the command, the part lm-eval's ``generate_until`` corresponds to) is given apart.
 
 Part 2, a real llama.cpp server (SmolLM2-135M GGUF, as in the tests) where the server is the
 limit: fewer prompts, short ``max_tokens``; the three should be about equal.
