@@ -6,7 +6,10 @@ the client. cvalues runs its real CLI path (``cvalues generate`` with a fresh SQ
 ``api_peers/cvalues_driver.py``); lm-eval its ``local-chat-completions`` model
 (``generate_until``, ``num_concurrent``); inspect_ai an ``eval`` of a ``generate()`` task with
 the ``openai`` provider (``responses_api=false``, ``max_connections``). Then cvalues re-runs
-the same command (resume): the server must see no request.
+the same command (resume): the server must see no request. Each tool's row gives items/s and
+CPU per request over its timed call, and the CPU of its whole process (interpreter start to exit,
+from getrusage, the same measure for every tool); cvalues' request phase (the executor inside
+the command, the part lm-eval's ``generate_until`` corresponds to) is given apart.
 
 Part 2, a real llama.cpp server (SmolLM2-135M GGUF, as in the tests) where the server is the
 limit: fewer prompts, short ``max_tokens``; the three should be about equal.
@@ -30,6 +33,7 @@ import contextlib
 import json
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -226,21 +230,32 @@ def run_cvalues(
 
 
 def run_driver(command: list[str], env: dict[str, str] | None = None, timeout_s: float = 1800) -> dict:
-    """One tool's run; a crash or a run past ``timeout_s`` is recorded as failed, not fatal."""
+    """One tool's run; a crash or a run past ``timeout_s`` is recorded as failed, not fatal.
+
+    ``process_cpu_s``: the CPU time of the driver's whole process (interpreter start, imports,
+    set-up, the timed call, exit), the same measure for every tool.
+    """
     load = os.getloadavg()[0]
     t0 = time.perf_counter()
+    before = _children_cpu_s()
     try:
         done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=timeout_s)
     except subprocess.TimeoutExpired:
         return {"failed": f"did not finish in {timeout_s:g} s (stopped)", "load_before": load}
     process_wall = time.perf_counter() - t0
+    process_cpu = _children_cpu_s() - before
     if done.returncode != 0:
         return {
             "failed": f"exit {done.returncode}: {done.stderr.strip().splitlines()[-1:]}",
             "load_before": load,
         }
     result = json.loads(done.stdout.strip().splitlines()[-1])
-    return {**result, "process_wall_s": process_wall, "load_before": load}
+    return {**result, "process_wall_s": process_wall, "process_cpu_s": process_cpu, "load_before": load}
+
+
+def _children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 # -- part 3: the store at resume scale -------------------------------------------------------------
@@ -346,16 +361,30 @@ def summary(runs: list[dict]) -> dict:
         return {"failed": failed} if failed else {}
     rates = [r["items"] / r["wall_s"] for r in runs]
     cpu = [1000 * r["cpu_s"] / r["items"] for r in runs]
+    process_cpu = [1000 * r["process_cpu_s"] / r["items"] for r in runs if "process_cpu_s" in r]
     return {
         "items_s": statistics.median(rates),
         "rates": rates,
         "cpu_ms": statistics.median(cpu),
+        "cpu_runs": cpu,
+        "process_cpu_ms": statistics.median(process_cpu) if process_cpu else None,
+        "transport": runs[0].get("transport"),
+        "phase_items_s": _median_or_none(
+            [r["items"] / r["requests_wall_s"] for r in runs if r.get("requests_wall_s")]
+        ),
+        "phase_cpu_ms": _median_or_none(
+            [1000 * r["requests_cpu_s"] / r["items"] for r in runs if r.get("requests_cpu_s") is not None]
+        ),
         "answered": min(r["answered"] for r in runs),
         "items": runs[0]["items"],
         "version": runs[0].get("version"),
         "load": [round(r["load_before"], 1) for r in runs],
         "failed": failed,
     }
+
+
+def _median_or_none(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
 
 
 def record(report: dict) -> None:
@@ -388,20 +417,34 @@ def record(report: dict) -> None:
         lines += [
             f"**{title}**\n",
             "| tool | version | items | answered | items/s (median) | runs (items/s) | "
-            "client CPU ms/request | cvalues ÷ tool | load before each run |",
-            "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+            "client CPU ms/request, timed call (median; runs) | whole-process CPU ms/request | "
+            "cvalues ÷ tool (items/s) | load before each run |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
         ]
         for tool, t in s.items():
             if not t:
                 continue
             if "items_s" not in t:
-                lines.append(f"| {tool} | | | | failed: {'; '.join(t['failed'])} | | | | |")
+                lines.append(f"| {tool} | | | | failed: {'; '.join(t['failed'])} | | | | | |")
                 continue
             ratio = ours / t["items_s"]
+            process = "" if t["process_cpu_ms"] is None else f"{t['process_cpu_ms']:.2f}"
             lines.append(
                 f"| {tool} | {t['version']} | {t['items']} | {t['answered']} | {t['items_s']:.3g} | "
-                f"{', '.join(f'{r:.3g}' for r in t['rates'])} | {t['cpu_ms']:.2f} | {ratio:.2f}× | "
+                f"{', '.join(f'{r:.3g}' for r in t['rates'])} | {t['cpu_ms']:.3f} "
+                f"({', '.join(f'{c:.3f}' for c in t['cpu_runs'])}) | {process} | {ratio:.2f}× | "
                 f"{t['load']}{' (failed runs: ' + '; '.join(t['failed']) + ')' if t['failed'] else ''} |"
+            )
+        if s["cvalues"].get("transport"):
+            lines.append(f"\ncvalues' HTTP transport: `{s['cvalues']['transport']}`.")
+        if s["cvalues"].get("phase_items_s") and s["lm-eval"].get("items_s"):
+            c, lm = s["cvalues"], s["lm-eval"]
+            lines.append(
+                f"The request phase alone (cvalues' executor inside the same command: store look-up, "
+                f"hashes, every request, batched answer writes; what lm-eval's `generate_until` "
+                f"corresponds to): {c['phase_items_s']:.3g} items/s and {c['phase_cpu_ms']:.3f} ms CPU "
+                f"per request (medians), {c['phase_items_s'] / lm['items_s']:.2f}× lm-eval's items/s, "
+                f"{c['phase_cpu_ms'] / lm['cpu_ms']:.2f}× its CPU per request."
             )
         if "resume" in runs:
             r = runs["resume"]
@@ -418,10 +461,18 @@ def record(report: dict) -> None:
         f"{st['found']:,} found; `execute` of {st['n']:,} requests all served from the store "
         f"{st['execute_s']:.2f} s ({st['execute_cached']:,} cached, {st['execute_sent']} sent; the backend "
         f"points at a closed port and is never opened).\n",
-        "items/s: items ÷ wall time of the evaluation call in each tool's own process, imports excluded "
-        "(cvalues: the whole `cvalues generate` command, dataset reading to output files, with a fresh "
-        "store). Client CPU ms/request: that process's CPU time over the same call ÷ items; the harness "
-        "overhead, free of the server's time.\n",
+        "What each figure includes. items/s: items ÷ wall time of the timed call in each tool's own "
+        "process, imports done before the clock starts. The timed call is, for cvalues, the whole "
+        "`cvalues generate` command (reading the dataset, a fresh SQLite store with its migrations, "
+        "item and run rows, every request, batched answer writes, refusal rules, scoring, "
+        "results.json and samples.jsonl); for lm-eval, `LocalChatCompletion.generate_until` on "
+        "ready-made requests (no task, store, scoring or output files); for inspect_ai, `eval()` of a "
+        "`generate()` task (its log included). Client CPU ms/request, timed call: that process's CPU "
+        "time over the same call ÷ items: the harness overhead, free of the server's time, and the "
+        "figure a loaded machine disturbs least. Whole-process CPU ms/request: the CPU time of the "
+        "driver's whole process (interpreter start, imports, set-up, the call, exit; for cvalues also "
+        "a one-prompt warm-up run in a throw-away store) ÷ items, measured the same way for every tool "
+        "(getrusage of the child).\n",
     ]
     with (HERE / "RESULTS.md").open("a", encoding="utf-8") as f:
         f.write("\n".join(lines))

@@ -19,6 +19,7 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 
 def main() -> None:
@@ -38,6 +39,8 @@ def main() -> None:
 
     import cvalues
     from cvalues.cli.app import _register, app
+    from cvalues.models import chat_http, http_transport
+    from cvalues.tasks import run as run_module
 
     _register()
 
@@ -70,6 +73,30 @@ def main() -> None:
         one.write_text(args.prompts.open(encoding="utf-8").readline(), encoding="utf-8")
         with contextlib.redirect_stdout(io.StringIO()):
             app(argv(one, f"sqlite:///{warm}/warm.db", f"{warm}/out"), standalone_mode=False)
+    transports: list[str] = []
+    opened = http_transport.open_transport
+
+    def recording_open(*a: Any, **k: Any) -> Any:  # which transport the run's client took
+        transport = opened(*a, **k)
+        transports.append(type(transport).__name__)
+        return transport
+
+    chat_http.open_transport = recording_open  # type: ignore[assignment]
+
+    # The request phase alone (the executor: store look-up, hashes, every request, batched answer
+    # writes), the part of the command that lm-eval's generate_until corresponds to.
+    phase: dict[str, float] = {}
+    execute = run_module.execute
+
+    async def timed_execute(*a: Any, **k: Any) -> Any:
+        cpu0, t0 = time.process_time(), time.perf_counter()
+        try:
+            return await execute(*a, **k)
+        finally:
+            phase["wall_s"] = phase.get("wall_s", 0.0) + time.perf_counter() - t0
+            phase["cpu_s"] = phase.get("cpu_s", 0.0) + time.process_time() - cpu0
+
+    run_module.execute = timed_execute  # type: ignore[assignment]
     before = served(args.stats_url)
     cpu0, t0 = time.process_time(), time.perf_counter()
     with contextlib.redirect_stdout(io.StringIO()):
@@ -89,6 +116,9 @@ def main() -> None:
                 "wall_s": wall,
                 "cpu_s": cpu,
                 "requests_sent": sent,
+                "transport": ",".join(sorted(set(transports))) or None,
+                "requests_wall_s": phase.get("wall_s"),
+                "requests_cpu_s": phase.get("cpu_s"),
             }
         )
     )

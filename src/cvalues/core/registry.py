@@ -12,13 +12,16 @@ parser or a suite without editing cvalues.
     # echo = "my_package.echo:echo_backend"
 
 Entry points are read on the first look-up of a name that code has not registered, so importing
-cvalues stays cheap and a broken plugin only matters to whoever asks for its name.
+cvalues stays cheap and a broken plugin only matters to whoever asks for its name. They are read
+once per process and group (scanning every installed distribution costs about 10 ms, and a run
+looks names up several times); a plugin installed while a process runs is seen by the next one.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
 from typing import Any, Generic, TypeVar, overload
 
 from cvalues.core.errors import InputError
@@ -51,7 +54,7 @@ class Registry(Generic[T]):
         return decorate
 
     def plugin_names(self) -> list[str]:
-        return sorted(ep.name for ep in entry_points(group=self.group))
+        return sorted(ep.name for ep in _entry_points(self.group))
 
     def names(self) -> list[str]:
         return sorted(set(self._items) | set(self.plugin_names()))
@@ -65,7 +68,7 @@ class Registry(Generic[T]):
     def find(self, name: str) -> T | None:
         if name in self._items:
             return self._items[name]
-        for ep in entry_points(group=self.group):
+        for ep in _entry_points(self.group):
             if ep.name == name:
                 try:
                     loaded = ep.load()
@@ -83,6 +86,11 @@ class Registry(Generic[T]):
         if found is None:
             raise InputError(f"unknown {self.kind} {name!r}; known: {', '.join(self.names())}", flag=flag)
         return found
+
+
+@functools.cache
+def _entry_points(group: str) -> tuple[EntryPoint, ...]:
+    return tuple(entry_points(group=group))
 
 
 # The toolkit's four open registries. Components register where they are defined; the registry

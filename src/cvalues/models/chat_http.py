@@ -3,7 +3,9 @@
 Why not the ``openai`` SDK here: on a fast server its request building, response model
 validation and httpx's connection pool cost about 1.6 ms of CPU per request (profiled with
 1,000 chat requests against a loopback server), more than the server itself. This client sends
-one pre-serialised JSON body over an aiohttp keep-alive pool and returns the parsed JSON dict.
+one pre-serialised JSON body over a keep-alive pool and returns the parsed JSON dict. The pool
+is ``models.http_transport``'s: a lean HTTP/1.1 client (httptools) for plain ``http://``
+servers without a proxy, aiohttp for HTTPS and proxies.
 
 Retries follow the SDK's rules (openai 3.x, ``_base_client.py``) so that behaviour does not
 change with the transport: connection errors, timeouts, and HTTP 408, 409, 429 and 5xx are
@@ -22,11 +24,11 @@ import asyncio
 import json
 import random
 import time
+from collections.abc import Mapping
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-import aiohttp
-from multidict import CIMultiDictProxy
+from cvalues.models.http_transport import Transport, open_transport
 
 RETRIED_STATUS = (408, 409, 429)
 THROTTLE_STATUS = (429, 503)
@@ -41,7 +43,7 @@ class ChatHTTPError(Exception):
 
 
 class ChatStatusError(ChatHTTPError):
-    def __init__(self, status: int, message: str, headers: CIMultiDictProxy[str] | None = None) -> None:
+    def __init__(self, status: int, message: str, headers: Mapping[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
@@ -57,59 +59,62 @@ class ChatConnectionError(ChatHTTPError):
 
 
 class ChatCompletionsClient:
-    """POSTs chat completion bodies to ``{base_url}/chat/completions`` with the SDK's retry rules."""
+    """POSTs chat completion bodies to ``{base_url}/chat/completions`` with the SDK's retry rules.
+
+    ``transport``: ``auto`` (lean where the URL allows, see ``models.http_transport``),
+    ``lean`` or ``aiohttp``.
+    """
 
     def __init__(
-        self, base_url: str, api_key: str, *, timeout_s: float, max_retries: int, max_connections: int
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        timeout_s: float,
+        max_retries: int,
+        max_connections: int,
+        transport: str = "auto",
     ) -> None:
         self.url = base_url.rstrip("/") + "/chat/completions"
         self.timeout_s = timeout_s
         self.max_retries = max_retries
         self.max_connections = max(1, max_connections)
         self.throttled = 0
-        self._headers = {"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"}
-        self._session: aiohttp.ClientSession | None = None
+        self._transport: Transport = open_transport(
+            self.url,
+            {"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"},
+            timeout_s=timeout_s,
+            max_connections=self.max_connections,
+            kind=transport,
+        )
 
-    def _get_session(self) -> aiohttp.ClientSession:
-        # Created on first use: an aiohttp session belongs to the event loop it was made on.
-        if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(limit=self.max_connections, limit_per_host=0)
-            self._session = aiohttp.ClientSession(
-                connector=connector,
-                headers=self._headers,
-                timeout=aiohttp.ClientTimeout(total=self.timeout_s),
-                skip_auto_headers=("User-Agent",),
-                trust_env=True,  # HTTPS_PROXY / NO_PROXY and .netrc, as the SDK's httpx client honours them
-            )
-        return self._session
+    @property
+    def transport_name(self) -> str:
+        return type(self._transport).__name__
 
     async def aclose(self) -> None:
-        if self._session is not None and not self._session.closed:
-            await self._session.close()
-        self._session = None
+        await self._transport.aclose()
 
     async def create(self, payload: dict[str, Any]) -> dict[str, Any]:
         """The parsed JSON answer to ``payload``; raises a ``ChatHTTPError`` once retries are spent."""
         body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
-        session = self._get_session()
         attempt = 0
         while True:
             error: ChatHTTPError
             retry_after: float | None = None
             try:
-                async with session.post(self.url, data=body) as reply:
-                    raw = await reply.read()
-                    if reply.status < 300:
-                        answer: dict[str, Any] = json.loads(raw)
-                        return answer
-                    error = ChatStatusError(reply.status, _error_message(raw), reply.headers)
-                    retryable = _should_retry(reply.status, reply.headers)
-                    retry_after = _retry_after_s(reply.headers)
-                    if reply.status in THROTTLE_STATUS:
-                        self.throttled += 1
-            except TimeoutError:  # aiohttp's timeouts are asyncio.TimeoutError, i.e. TimeoutError
+                status, headers, raw = await self._transport.post(body)
+                if status < 300:
+                    answer: dict[str, Any] = json.loads(raw)
+                    return answer
+                error = ChatStatusError(status, _error_message(raw), headers)
+                retryable = _should_retry(status, headers)
+                retry_after = _retry_after_s(headers)
+                if status in THROTTLE_STATUS:
+                    self.throttled += 1
+            except TimeoutError:  # asyncio's timeouts; before OSError, of which it is a subclass
                 error, retryable = ChatTimeoutError(f"timed out after {self.timeout_s:g} s"), True
-            except aiohttp.ClientError as exc:  # refused, reset, closed mid-answer, ...
+            except OSError as exc:  # refused, reset, closed mid-answer, no such host, ...
                 error, retryable = ChatConnectionError(str(exc) or type(exc).__name__), True
             if not retryable or attempt >= self.max_retries:
                 raise error
@@ -119,7 +124,7 @@ class ChatCompletionsClient:
             attempt += 1
 
 
-def _should_retry(status: int, headers: CIMultiDictProxy[str]) -> bool:
+def _should_retry(status: int, headers: Mapping[str, str]) -> bool:
     override = headers.get("x-should-retry")
     if override == "true":
         return True
@@ -128,7 +133,7 @@ def _should_retry(status: int, headers: CIMultiDictProxy[str]) -> bool:
     return status in RETRIED_STATUS or status >= 500
 
 
-def _retry_after_s(headers: CIMultiDictProxy[str]) -> float | None:
+def _retry_after_s(headers: Mapping[str, str]) -> float | None:
     """The wait a ``retry-after-ms`` or ``retry-after`` header asks for, or None without a usable one."""
     value = headers.get("retry-after-ms")
     if value is not None:

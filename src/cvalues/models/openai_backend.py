@@ -41,6 +41,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import sys
 import time
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -126,8 +127,6 @@ class OpenAIBackend:
             await self._sdk.close()
 
     async def _complete_one(self, request: ModelRequest, settings: GenerationSettings) -> ModelResponse:
-        from openai import APIResponseValidationError
-
         started = time.perf_counter()
         for attempt in range(self.max_retries + 1):
             try:
@@ -136,16 +135,16 @@ class OpenAIBackend:
                 else:
                     response = await self._generate(request, settings)
                 break
-            except (json.JSONDecodeError, APIResponseValidationError) as exc:
+            except Exception as exc:  # one failed request must not fail the run: it is recorded
+                if not _is_malformed_answer(exc):
+                    response = ModelResponse(error=self._describe(exc))
+                    break
                 # A 200 whose body is not the JSON promised (a proxy's error page, a cut body):
                 # the SDK does not retry it, yet it is as transient as a 502. Same back-off.
                 if attempt == self.max_retries:
                     response = ModelResponse(error=self._describe(exc) + self._retried_note())
                     break
                 await asyncio.sleep(min(MALFORMED_BACKOFF_CAP_S, MALFORMED_BACKOFF_S * 2**attempt))
-            except Exception as exc:  # one failed request must not fail the run: it is recorded
-                response = ModelResponse(error=self._describe(exc))
-                break
         response.latency_s = time.perf_counter() - started
         return response
 
@@ -262,8 +261,6 @@ class OpenAIBackend:
         return response
 
     def _describe(self, exc: Exception) -> str:
-        from openai import APIConnectionError, APIStatusError, APITimeoutError
-
         where = self.spec.base_url or "the API"
         retried = f" (after {self.max_retries} {'retry' if self.max_retries == 1 else 'retries'})"
         if isinstance(exc, ChatStatusError):
@@ -273,14 +270,26 @@ class OpenAIBackend:
             return f"request to {where} timed out after {self.timeout_s:g} s{retried}"
         if isinstance(exc, ChatConnectionError):
             return f"cannot connect to {where}{retried}: {exc}"
-        if isinstance(exc, APIStatusError):
+        sdk = sys.modules.get("openai")  # an SDK error needs the SDK loaded: no import for the thin path
+        if sdk is None:
+            return f"{type(exc).__name__}: {exc}"
+        if isinstance(exc, sdk.APIStatusError):
             transient = exc.status_code in _RETRIED_STATUS or exc.status_code >= 500
             return f"HTTP {exc.status_code} from {where}{retried if transient else ''}: {exc.message}"
-        if isinstance(exc, APITimeoutError):
+        if isinstance(exc, sdk.APITimeoutError):
             return f"request to {where} timed out after {self.timeout_s:g} s{retried}"
-        if isinstance(exc, APIConnectionError):
+        if isinstance(exc, sdk.APIConnectionError):
             return f"cannot connect to {where}{retried}: {exc.__cause__ or exc}"
         return f"{type(exc).__name__}: {exc}"
+
+
+def _is_malformed_answer(exc: Exception) -> bool:
+    """A 200 whose body was not the JSON promised: the thin client's JSONDecodeError, or the
+    SDK's validation error (looked up only when the SDK is loaded: the generate path never loads it)."""
+    if isinstance(exc, json.JSONDecodeError):
+        return True
+    sdk = sys.modules.get("openai")
+    return sdk is not None and isinstance(exc, sdk.APIResponseValidationError)
 
 
 def _common_prefix(texts: Sequence[str]) -> str:

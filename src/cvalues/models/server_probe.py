@@ -30,8 +30,10 @@ def probe_server(spec: ModelSpec, *, timeout_s: float = PROBE_TIMEOUT_S, flag: s
     key = os.environ.get(spec.api_key_env)
     if key:
         headers["Authorization"] = f"Bearer {key}"
+    # No TLS on a plain http:// URL, so no certificate store to load (about 20 ms of CPU per run).
+    verify = not url.startswith("http://")
     try:
-        reply = httpx.get(url, headers=headers, timeout=timeout_s)
+        reply = httpx.get(url, headers=headers, timeout=timeout_s, verify=verify)
     except httpx.TimeoutException as exc:
         raise InputError(
             f"the server at {spec.base_url} did not answer GET /models within {timeout_s:g} s", flag=flag

