@@ -33,7 +33,7 @@ from yarl import URL
 try:  # a compiled wheel; without one (an unusual platform) every server goes through aiohttp
     import httptools
 except ImportError:  # pragma: no cover - wheels exist for the platforms CI runs on
-    httptools = None
+    httptools = None  # type: ignore[assignment]
 
 Answer = tuple[int, Mapping[str, str], bytes]  # (status, headers with lower-case names, body)
 

@@ -6,7 +6,6 @@ re-running a command, or two processes writing the same rows, never fails on a d
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime
@@ -387,6 +386,11 @@ def _item_payload(item: StoredItem) -> dict[str, Any]:
     return {name: getattr(item, name) for name in _field_names(type(item))}
 
 
-@functools.cache
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
 def _field_names(kind: type) -> tuple[str, ...]:
-    return tuple(f.name for f in fields(kind))
+    names = _FIELD_NAMES.get(kind)
+    if names is None:
+        names = _FIELD_NAMES[kind] = tuple(f.name for f in fields(kind))
+    return names
