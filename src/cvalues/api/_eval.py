@@ -27,6 +27,7 @@ from cvalues.data.modelscope import MODELSCOPE_SOURCES
 from cvalues.data.prompt_sets import load_prompt_dataset
 from cvalues.data.resolve import load_mc_dataset
 from cvalues.models.availability import check_out_dir
+from cvalues.models.registry import check_executor
 from cvalues.report.build import build_report
 from cvalues.report.report_files import write_report
 from cvalues.scoring.rubrics import load_rubric
@@ -166,15 +167,27 @@ async def evaluate_async(
     max_retries: int = 6,
     engine: str = "fast",
     batch_tokens: int | None = None,
+    executor: str | None = None,
+    ray_address: str | None = None,
+    ray_workers: int | None = None,
     on_stage: Any = None,
 ) -> EvalResult:
     """Run (or resume) every task of ``suite`` for ``model``; write summary.json and report.html.
 
     ``out`` defaults to ``runs/eval-<suite>-<model>``. ``max_tokens`` and ``limit`` override the
-    suite's for every task (a quick look: ``limit=8``). ``on_stage(index, total, name)`` is called
-    before each task (the CLI prints a stage line).
+    suite's for every task (a quick look: ``limit=8``). ``executor`` ("local" or "ray"),
+    ``ray_address`` and ``ray_workers``: how requests travel; None takes the suite's setting
+    (``executor = "ray"`` in its TOML), else local, a local cluster, 2 workers. The model and the
+    judge each get their own Ray actors. ``on_stage(index, total, name)`` is called before each
+    task (the CLI prints a stage line).
     """
     loaded = suite if isinstance(suite, Suite) else load_suite(suite)
+    chosen_executor = executor or loaded.executor or "local"
+    # A suite's cluster settings apply only when its executor is the one chosen.
+    from_suite = chosen_executor == (loaded.executor or "local")
+    chosen_address = ray_address or (loaded.ray_address if from_suite else None)
+    chosen_workers = ray_workers or (loaded.ray_workers if from_suite else None) or 2
+    check_executor(chosen_executor, chosen_address, chosen_workers)
     spec = model_spec(model, base_url=base_url, api_key_env=api_key_env, dtype=dtype)
     judge_spec = None
     if judge is not None:
@@ -194,6 +207,9 @@ async def evaluate_async(
         max_retries=max_retries,
         engine=engine,
         batch_tokens=batch_tokens,
+        executor=chosen_executor,
+        ray_address=chosen_address,
+        ray_workers=chosen_workers,
     )
     backends: dict[str, Backend] = {}
 
@@ -227,7 +243,9 @@ async def evaluate_async(
             except Exception as exc:  # one task's bug must not lose the others
                 result.failed[entry.name] = f"{type(exc).__name__}: {exc}"
     finally:
-        for backend in backends.values():
+        # Last opened, first closed: on Ray the first backend may own the local cluster the
+        # judge's actors also run on.
+        for backend in reversed(backends.values()):
             await backend.aclose()
         if opened:
             the_store.close()

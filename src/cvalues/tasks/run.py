@@ -220,7 +220,7 @@ def model_block(spec: ModelSpec) -> dict[str, Any]:
 
 
 def execution_summary(
-    executions: Sequence[ExecutionResult], started: float, first_error: str | None
+    executions: Sequence[ExecutionResult], started: float, first_error: str | None, executor: str = "local"
 ) -> Execution:
     sent = sum(r.n_sent for r in executions)
     busy = sum(r.elapsed_s for r in executions if r.n_sent)
@@ -233,6 +233,7 @@ def execution_summary(
         first_error=first_error,
         elapsed_s=round(time.perf_counter() - started, 3),
         items_per_s=round(sent / busy, 3) if sent and busy else None,
+        executor=executor,
     )
 
 
@@ -329,7 +330,9 @@ def _finish(
     if store is not None and scored.save is not None:
         scored.save(store, run_id)
     first_error = next((s.get("error") for s in scored.samples if s.get("error")), None)
-    execution = execution_summary(executions, started, first_error) if store is not None else None
+    execution = (
+        execution_summary(executions, started, first_error, options.executor) if store is not None else None
+    )
     results = RunResults.model_validate(
         {
             "cvalues_version": __version__,
