@@ -218,6 +218,13 @@ async def evaluate_async(
             backends[which.key] = open_backend(which, options)
         return backends[which.key]
 
+    def answering(entry: SuiteTask) -> ModelSpec | None:
+        by_judge = entry.kind == "judge" or (entry.kind == "pairs" and entry.scorer == "judge")
+        return judge_spec if by_judge else spec
+
+    # The last task each model answers: its backend is closed after it, so the model's memory (or,
+    # on Ray, its actors' CPUs) is free before the judge is loaded.
+    last_use = {which.key: i for i, e in enumerate(loaded.tasks, start=1) if (which := answering(e))}
     try:
         total = len(loaded.tasks)
         for index, entry in enumerate(loaded.tasks, start=1):
@@ -227,11 +234,10 @@ async def evaluate_async(
                 continue
             if on_stage is not None:
                 on_stage(index, total, entry.name)
+            which = answering(entry)
+            assert which is not None
             try:
                 task = _task_for(entry, spec, judge_spec, out_dir, max_tokens, limit)
-                by_judge = entry.kind == "judge" or (entry.kind == "pairs" and entry.scorer == "judge")
-                which = judge_spec if by_judge else spec
-                assert which is not None
                 run_opts = replace(
                     options, out_dir=out_dir / entry.name, label=f"[{index}/{total}] {entry.name}"
                 )
@@ -242,6 +248,8 @@ async def evaluate_async(
                 result.failed[entry.name] = str(exc)
             except Exception as exc:  # one task's bug must not lose the others
                 result.failed[entry.name] = f"{type(exc).__name__}: {exc}"
+            if last_use.get(which.key) == index and which.key in backends:
+                await backends.pop(which.key).aclose()
     finally:
         # Last opened, first closed: on Ray the first backend may own the local cluster the
         # judge's actors also run on.
