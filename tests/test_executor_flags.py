@@ -82,6 +82,12 @@ def test_bad_executor_flags_exit_2_naming_the_flag_and_write_nothing(
             lambda out, db: cvalues.evaluate("openai:m", base_url=URL, out=out, db=db, executor="slurm"),
             "--executor",
         ),
+        (
+            lambda out, db: cvalues.evaluate(
+                "openai:m", base_url=URL, out=out, db=db, executor="ray", ray_workers=0
+            ),
+            "--ray-workers",
+        ),
     ],
 )
 def test_the_python_api_checks_the_same_keywords(call, named: str, tmp_path: Path) -> None:

@@ -182,11 +182,13 @@ async def evaluate_async(
     task (the CLI prints a stage line).
     """
     loaded = suite if isinstance(suite, Suite) else load_suite(suite)
-    chosen_executor = executor or loaded.executor or "local"
+    chosen_executor = executor if executor is not None else loaded.executor or "local"
     # A suite's cluster settings apply only when its executor is the one chosen.
     from_suite = chosen_executor == (loaded.executor or "local")
-    chosen_address = ray_address or (loaded.ray_address if from_suite else None)
-    chosen_workers = ray_workers or (loaded.ray_workers if from_suite else None) or 2
+    chosen_address = ray_address if ray_address is not None else (loaded.ray_address if from_suite else None)
+    chosen_workers = (
+        ray_workers if ray_workers is not None else (loaded.ray_workers if from_suite else None) or 2
+    )
     check_executor(chosen_executor, chosen_address, chosen_workers)
     spec = model_spec(model, base_url=base_url, api_key_env=api_key_env, dtype=dtype)
     judge_spec = None
