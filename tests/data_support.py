@@ -68,3 +68,18 @@ def local_mirror(root: Path) -> Iterator[Mirror]:
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+def shortest_mc_requests(n: int, among: int = 40) -> list:
+    """Logprob-mode MC requests (mc_zh) of the ``n`` shortest prompts among the first ``among`` items
+    of the moonshot Level-2 set; both orders of a pair are equally long, so pairs stay whole.
+
+    For tests that compare two engines: on 2 CPU cores the prompts' prefill is what they spend
+    their time on (the first 40 items run 650-1,280 tokens)."""
+    from cvalues.data.resolve import load_mc_dataset
+    from cvalues.tasks.mc import build_requests, load_template
+
+    items = load_mc_dataset(str(MOONSHOT_FILE)).items[:among]
+    requests = build_requests(items, load_template(None, builtin="mc_zh"), "logprob")
+    by_length = sorted(requests, key=lambda r: sum(len(m.content) for m in r.messages))
+    return by_length[:n]

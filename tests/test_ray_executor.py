@@ -1,16 +1,21 @@
 """``--executor ray``: a run's requests spread over a local Ray cluster of 2 actors, each holding the
-real SmolLM2 model (``gguf:``, transformers on CPU); same answers, same store, same resume as local."""
+real SmolLM2 model (``gguf:``, transformers on CPU); same answers, same store, same resume as local.
+
+One cluster for the whole module (starting one costs about a minute); the CLI runs join it by
+``--ray-address``. The bad-flag checks, which need no cluster, are in tests/test_executor_flags.py."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import math
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+import cvalues
 from cli_support import cli_env, read_samples, run_cli
 from cvalues.core.backend import ModelSpec
 from cvalues.core.requests import GenerationSettings, Message, ModelRequest, request_hash
@@ -193,29 +198,105 @@ def test_cli_mc_on_ray_then_local_resumes_with_nothing_sent(
     assert samples[:4] == ray_samples
 
 
-@pytest.mark.parametrize(
-    ("flags", "named"),
-    [
-        (("--executor", "slurm"), "--executor"),
-        (("--ray-address", "auto"), "--ray-address"),
-    ],
-)
-def test_bad_executor_flags_exit_2_naming_the_flag(
-    flags: tuple[str, ...], named: str, tmp_path: Path
+PROMPTS = ("用一句话介绍长城。", "Name three colours.", "独自徒步时怎样保证安全？")
+
+
+def _prompt_file(tmp_path: Path) -> Path:
+    path = tmp_path / "prompts.jsonl"
+    lines = [json.dumps({"id": f"p{i}", "prompt": p}, ensure_ascii=False) for i, p in enumerate(PROMPTS)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def _execution(out: Path) -> dict:
+    return json.loads((out / "results.json").read_text(encoding="utf-8"))["execution"]
+
+
+def _stored_responses(db_path: Path) -> int:
+    with sqlite3.connect(db_path) as db:
+        return int(db.execute("SELECT COUNT(*) FROM responses").fetchone()[0])
+
+
+def test_cli_generate_on_ray_equals_local_and_resumes_across_executors(
+    smollm2_backend, ray_cluster: str, cvalues_cache: Path, tmp_path: Path
 ) -> None:
-    result = run_cli(
-        "mc",
+    env = {k: v for k, v in cli_env(cvalues_cache).items() if k != "RAY_ADDRESS"}
+    prompts, out, db_path = _prompt_file(tmp_path), tmp_path / "out", tmp_path / "store.db"
+    common = (
+        "generate",
         "--model",
-        "openai:m",
-        "--base-url",
-        "http://127.0.0.1:9/v1",
+        "gguf:smollm2",
+        "--dtype",
+        "float32",  # as smollm2_backend, the local reference below
         "--dataset",
-        MOONSHOT_FILE,
+        prompts,
+        "--max-tokens",
+        "12",
         "--out",
-        tmp_path / "out",
+        out,
         "--db",
-        f"sqlite:///{tmp_path / 's.db'}",
-        *flags,
+        f"sqlite:///{db_path}",
+        "--batch-size",
+        "1",  # one prompt per batch: each of the two actors gets one
+        "--no-progress",
     )
-    assert result.code == 2 and named in result.stderr
-    assert not (tmp_path / "out").exists() and not (tmp_path / "s.db").exists()
+    on_ray = ("--executor", "ray", "--ray-workers", "2", "--ray-address", ray_cluster)
+    first = run_cli(*common, "--limit", "2", *on_ray, env=env)
+    assert first.code == 0, first.stderr
+    ran = _execution(out)
+    assert (ran["executor"], ran["n_sent"], ran["n_cached"], ran["n_failed"]) == ("ray", 2, 0, 0)
+    ray_samples = read_samples(out)
+
+    # Locally with one prompt more (another item set, so --new-run): only that prompt is sent.
+    second = run_cli(*common, "--limit", "3", "--new-run", env=env)
+    assert second.code == 0, second.stderr
+    ran = _execution(out)
+    assert (ran["executor"], ran["n_sent"], ran["n_cached"]) == ("local", 1, 2)
+    samples = read_samples(out)
+    assert samples[:2] == ray_samples
+
+    # Back on the cluster: the same run resumes with nothing to send (no actor is even started).
+    third = run_cli(*common, "--limit", "3", *on_ray, env=env)
+    assert third.code == 0, third.stderr
+    ran = _execution(out)
+    assert (ran["executor"], ran["n_sent"], ran["n_cached"]) == ("ray", 0, 3)
+    assert read_samples(out) == samples
+    # Each distinct request is in the store once and was sent once over the three runs (2 + 1 + 0).
+    assert _stored_responses(db_path) == len({s["request_hash"] for s in samples}) == 3
+
+    # The same prompts answered wholly in this process: the same replies, token for token.
+    reference = cvalues.generate(
+        "gguf:smollm2",
+        prompts,
+        dtype="float32",
+        max_tokens=12,
+        out=tmp_path / "reference",
+        db=f"sqlite:///{tmp_path / 'reference.db'}",
+        backend=smollm2_backend,
+        progress=False,
+    )
+    assert all(s["response"] for s in samples)
+    assert [s.response for s in reference.samples] == [s["response"] for s in samples]
+
+
+def test_a_suite_that_says_ray_runs_there_and_resumes_locally(
+    smollm2_backend, ray_cluster: str, cvalues_cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CVALUES_CACHE", str(cvalues_cache))  # this process joined the module's cluster
+    suite = tmp_path / "on-ray.toml"
+    suite.write_text(
+        f'name = "on-ray"\nexecutor = "ray"\nray_workers = 2\n\n[[tasks]]\nname = "gen"\nkind = "generate"\n'
+        f"dataset = {json.dumps(str(_prompt_file(tmp_path)))}\nmax_tokens = 8\nlimit = 2\n",
+        encoding="utf-8",
+    )
+    options = {"out": tmp_path / "eval", "db": f"sqlite:///{tmp_path / 'store.db'}", "dtype": "float32"}
+    first = cvalues.evaluate("gguf:smollm2", suite, batch_size=1, progress=False, **options)
+    assert not first.failed, first.failed
+    ran = first.tasks["gen"].execution
+    assert ran is not None and (ran.executor, ran.n_sent, ran.n_failed) == ("ray", 2, 0)
+    # The keyword wins over the suite's setting; everything comes from the store.
+    again = cvalues.evaluate("gguf:smollm2", suite, executor="local", progress=False, **options)
+    ran = again.tasks["gen"].execution
+    assert ran is not None and (ran.executor, ran.n_sent, ran.n_cached) == ("local", 0, 2)
+    texts = [[s.response for s in result.tasks["gen"].samples] for result in (first, again)]
+    assert texts[0] == texts[1] and all(texts[0])

@@ -95,3 +95,39 @@ def test_unknown_suite_name_lists_the_known_ones(tmp_path: Path) -> None:
         "eval", "--model", "gguf:smollm2", "--suite", "nope", "--out", tmp_path / "x", cwd=tmp_path
     )
     assert result.code == 2 and "--suite" in result.stderr and "sample" in result.stderr
+
+
+def test_a_suite_says_how_its_requests_travel(tmp_path: Path) -> None:
+    path = tmp_path / "ray.toml"
+    path.write_text(GOOD.replace('name = "mine"\n', 'name = "mine"\nexecutor = "ray"\nray_workers = 3\n'))
+    suite = load_suite(str(path))
+    assert (suite.executor, suite.ray_workers, suite.ray_address) == ("ray", 3, None)
+    assert load_suite("sample").executor is None  # the flag's default (local) applies
+
+
+@pytest.mark.parametrize(
+    ("head", "line", "fragment"),
+    [
+        ('executor = "slurm"\n', 2, "executor must be one of local, ray, got 'slurm'"),
+        ('executor = "ray"\nray_workers = 0\n', 3, "'ray_workers' must be a whole number of at least 1"),
+        ('ray_address = "auto"\n', 2, "'ray_address' needs executor = \"ray\""),
+        ('executor = "ray"\nray_address = ""\n', 3, "'ray_address' must be a non-empty string"),
+    ],
+)
+def test_bad_execution_settings_name_the_line(tmp_path: Path, head: str, line: int, fragment: str) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(GOOD.replace('name = "mine"\n', 'name = "mine"\n' + head), encoding="utf-8")
+    with pytest.raises(InputError) as caught:
+        load_suite(str(path))
+    assert (caught.value.path, caught.value.line) == (str(path), line), str(caught.value)
+    assert fragment in str(caught.value)
+
+
+def test_an_executor_written_under_a_task_is_refused_with_where_it_belongs(tmp_path: Path) -> None:
+    # TOML puts a key written after [[tasks]] into that task, not the suite.
+    path = tmp_path / "late.toml"
+    path.write_text(GOOD + 'executor = "ray"\n', encoding="utf-8")
+    with pytest.raises(InputError) as caught:
+        load_suite(str(path))
+    assert caught.value.line == GOOD.count("\n") + 1
+    assert "before the first [[tasks]]" in str(caught.value)

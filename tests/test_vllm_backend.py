@@ -13,15 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from data_support import MOONSHOT_FILE
+from data_support import shortest_mc_requests
 
 vllm = pytest.importorskip("vllm", reason="vLLM tests run in .venv-vllm (scripts/test.sh)")
 
 from cvalues.core.backend import ModelSpec  # noqa: E402
 from cvalues.core.requests import GenerationSettings, Message, ModelRequest  # noqa: E402
-from cvalues.data.resolve import load_mc_dataset  # noqa: E402
 from cvalues.models.vllm_backend import VLLMBackend  # noqa: E402
-from cvalues.tasks.mc import build_requests, load_template  # noqa: E402
 
 pytestmark = [pytest.mark.vllm, pytest.mark.slow, pytest.mark.model]
 
@@ -30,8 +28,11 @@ pytestmark = [pytest.mark.vllm, pytest.mark.slow, pytest.mark.model]
 # tolerances leave room for other CPUs' kernels.
 MARGIN_TOLERANCE = 1e-3
 LOGPROB_TOLERANCE = 5e-3
-N_ITEMS = 40
-ENGINE_ARGS = {"max_model_len": 2048, "enforce_eager": True, "seed": 0}
+# The 12 shortest of the first 40 MC items (6 pairs, both orders; 650-775 tokens): prefill on CPU
+# is the test's cost, and agreement on 40 is the benchmark's to show.
+N_ITEMS = 12
+# The longest prompt here is under 800 tokens; a smaller window makes a smaller engine to start.
+ENGINE_ARGS = {"max_model_len": 1024, "enforce_eager": True, "seed": 0}
 
 
 @pytest.fixture(scope="module")
@@ -50,8 +51,7 @@ def vllm_backend(smollm2_hf_dir: Path) -> Iterator[VLLMBackend]:
 
 @pytest.fixture(scope="module")
 def mc_requests() -> list[ModelRequest]:
-    dataset = load_mc_dataset(str(MOONSHOT_FILE))
-    return build_requests(dataset.items[:N_ITEMS], load_template(None, builtin="mc_zh"), "logprob")
+    return shortest_mc_requests(N_ITEMS)
 
 
 def _complete(backend, requests: list[ModelRequest], settings: GenerationSettings):
@@ -64,7 +64,7 @@ def test_mc_choices_take_one_pass_and_agree_with_transformers(
     settings = GenerationSettings()
     fast = _complete(vllm_backend, mc_requests, settings)
     exact = _complete(smollm2_backend, mc_requests, settings)
-    assert all(r.ok and r.extra["choice_path"] == "next_token" for r in fast)
+    assert len(fast) == N_ITEMS and all(r.ok and r.extra["choice_path"] == "next_token" for r in fast)
     margins = []
     for mine, theirs in zip(fast, exact, strict=True):
         assert mine.choice_logprobs is not None and theirs.choice_logprobs is not None

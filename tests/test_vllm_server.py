@@ -12,23 +12,21 @@ from pathlib import Path
 
 import pytest
 
-from data_support import MOONSHOT_FILE
+from data_support import shortest_mc_requests
 from servers import SERVER_MODEL_ALIAS, RunningServer, start_vllm_server, stop_server
 
 pytest.importorskip("vllm", reason="vLLM tests run in .venv-vllm (scripts/test.sh)")
 
 from cvalues.core.backend import ModelSpec
 from cvalues.core.requests import GenerationSettings, Message, ModelRequest
-from cvalues.data.resolve import load_mc_dataset
 from cvalues.models.openai_backend import OpenAIBackend
-from cvalues.tasks.mc import build_requests, load_template
 
 pytestmark = [pytest.mark.vllm, pytest.mark.slow, pytest.mark.server, pytest.mark.model]
 
 # The in-process engine's margins agree within 3.3e-5 (benchmarks/RESULTS.md); the server sends the
 # same float32 values as JSON.
 MARGIN_TOLERANCE = 1e-3
-N_ITEMS = 20
+N_ITEMS = 8  # the 8 shortest of the first 40 MC items (4 pairs, both orders): prefill is the cost
 
 
 @pytest.fixture(scope="module")
@@ -58,8 +56,7 @@ def _client(server: RunningServer) -> OpenAIBackend:
 def test_served_mc_choices_take_one_pass_and_agree_with_transformers(
     vllm_server: RunningServer, smollm2_backend
 ) -> None:
-    dataset = load_mc_dataset(str(MOONSHOT_FILE))
-    requests = build_requests(dataset.items[:N_ITEMS], load_template(None, builtin="mc_zh"), "logprob")
+    requests = shortest_mc_requests(N_ITEMS)
     settings = GenerationSettings()
     served = _ask(_client(vllm_server), requests, settings)
     exact = asyncio.run(smollm2_backend.complete(requests, settings))

@@ -27,6 +27,7 @@ from cvalues.data.modelscope import MODELSCOPE_SOURCES
 from cvalues.data.prompt_sets import load_prompt_dataset
 from cvalues.data.resolve import load_mc_dataset
 from cvalues.models.availability import check_out_dir
+from cvalues.models.registry import check_executor
 from cvalues.report.build import build_report
 from cvalues.report.report_files import write_report
 from cvalues.scoring.rubrics import load_rubric
@@ -168,15 +169,29 @@ async def evaluate_async(
     batch_tokens: int | None = None,
     truncate: str | None = None,
     context_window: int | None = None,
+    executor: str | None = None,
+    ray_address: str | None = None,
+    ray_workers: int | None = None,
     on_stage: Any = None,
 ) -> EvalResult:
     """Run (or resume) every task of ``suite`` for ``model``; write summary.json and report.html.
 
     ``out`` defaults to ``runs/eval-<suite>-<model>``. ``max_tokens`` and ``limit`` override the
-    suite's for every task (a quick look: ``limit=8``). ``on_stage(index, total, name)`` is called
-    before each task (the CLI prints a stage line).
+    suite's for every task (a quick look: ``limit=8``). ``executor`` ("local" or "ray"),
+    ``ray_address`` and ``ray_workers``: how requests travel; None takes the suite's setting
+    (``executor = "ray"`` in its TOML), else local, a local cluster, 2 workers. The model and the
+    judge each get their own Ray actors. ``on_stage(index, total, name)`` is called before each
+    task (the CLI prints a stage line).
     """
     loaded = suite if isinstance(suite, Suite) else load_suite(suite)
+    chosen_executor = executor if executor is not None else loaded.executor or "local"
+    # A suite's cluster settings apply only when its executor is the one chosen.
+    from_suite = chosen_executor == (loaded.executor or "local")
+    chosen_address = ray_address if ray_address is not None else (loaded.ray_address if from_suite else None)
+    chosen_workers = (
+        ray_workers if ray_workers is not None else (loaded.ray_workers if from_suite else None) or 2
+    )
+    check_executor(chosen_executor, chosen_address, chosen_workers)
     spec = model_spec(model, base_url=base_url, api_key_env=api_key_env, dtype=dtype)
     judge_spec = None
     if judge is not None:
@@ -198,6 +213,9 @@ async def evaluate_async(
         batch_tokens=batch_tokens,
         truncate=truncate,
         context_window=context_window,
+        executor=chosen_executor,
+        ray_address=chosen_address,
+        ray_workers=chosen_workers,
     )
     backends: dict[str, Backend] = {}
 
@@ -206,6 +224,13 @@ async def evaluate_async(
             backends[which.key] = open_backend(which, options)
         return backends[which.key]
 
+    def answering(entry: SuiteTask) -> ModelSpec | None:
+        by_judge = entry.kind == "judge" or (entry.kind == "pairs" and entry.scorer == "judge")
+        return judge_spec if by_judge else spec
+
+    # The last task each model answers: its backend is closed after it, so the model's memory (or,
+    # on Ray, its actors' CPUs) is free before the judge is loaded.
+    last_use = {which.key: i for i, e in enumerate(loaded.tasks, start=1) if (which := answering(e))}
     try:
         total = len(loaded.tasks)
         for index, entry in enumerate(loaded.tasks, start=1):
@@ -215,11 +240,10 @@ async def evaluate_async(
                 continue
             if on_stage is not None:
                 on_stage(index, total, entry.name)
+            which = answering(entry)
+            assert which is not None
             try:
                 task = _task_for(entry, spec, judge_spec, out_dir, max_tokens, limit)
-                by_judge = entry.kind == "judge" or (entry.kind == "pairs" and entry.scorer == "judge")
-                which = judge_spec if by_judge else spec
-                assert which is not None
                 run_opts = replace(
                     options, out_dir=out_dir / entry.name, label=f"[{index}/{total}] {entry.name}"
                 )
@@ -230,8 +254,12 @@ async def evaluate_async(
                 result.failed[entry.name] = str(exc)
             except Exception as exc:  # one task's bug must not lose the others
                 result.failed[entry.name] = f"{type(exc).__name__}: {exc}"
+            if last_use.get(which.key) == index and which.key in backends:
+                await backends.pop(which.key).aclose()
     finally:
-        for backend in backends.values():
+        # Last opened, first closed: on Ray the first backend may own the local cluster the
+        # judge's actors also run on.
+        for backend in reversed(backends.values()):
             await backend.aclose()
         if opened:
             the_store.close()

@@ -199,7 +199,7 @@ async def pairs_async(
     **kwargs: Any,
 ) -> RunResults:
     """Pairwise accuracy of a scorer on preference pairs (resumable); ``out`` defaults to
-    ``runs/pairs-<dataset>-<scorer>``."""
+    ``runs/pairs-<dataset>-<scorer>``. Run options as ``cvalues.mc_async`` (``executor="ray"`` …)."""
     task_options, run_kwargs = split_options(kwargs)
     task = pairs_task(scorer, dataset, **task_options)
     out_dir = (

@@ -28,6 +28,7 @@ from cvalues.models.chat_formats import (
     read_model_config,
     resolve_chat_format_option,
 )
+from cvalues.models.registry import check_executor
 from cvalues.scoring.rubrics import load_rubric
 from cvalues.store import Store, open_store
 from cvalues.tasks.generate import check_samples
@@ -108,13 +109,21 @@ RUN_KEYS = frozenset(
 
 
 def split_options(kwargs: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(the task's keyword arguments, the run's): how a run is carried out is not what it asks."""
+    """(the task's keyword arguments, the run's): how a run is carried out is not what it asks.
+
+    The executor keywords are checked here, first of all (an InputError naming the flag), so a bad
+    one is refused before a dataset is read or a server is probed.
+    """
     task = {k: v for k, v in kwargs.items() if k not in RUN_KEYS}
-    return task, {k: v for k, v in kwargs.items() if k in RUN_KEYS}
+    run = {k: v for k, v in kwargs.items() if k in RUN_KEYS}
+    check_executor(run.get("executor", "local"), run.get("ray_address"), run.get("ray_workers", 2))
+    return task, run
 
 
 def run_options(out_dir: Path | None, options: Mapping[str, Any]) -> RunOptions:
-    """Run options from keyword arguments: new_run, progress, concurrency, batch_size, device, max_retries."""
+    """Run options from keyword arguments (``RUN_KEYS``, as ``split_options`` checked them): how
+    the run is carried out, e.g. ``executor="ray", ray_address=None, ray_workers=2`` to spread it
+    over a Ray cluster."""
     unknown = set(options) - RUN_KEYS
     if unknown:
         raise TypeError(f"unknown option(s) {', '.join(sorted(unknown))}; known: {sorted(RUN_KEYS)}")
@@ -259,8 +268,9 @@ async def mc_async(
 ) -> RunResults:
     """Run (or resume) the CValues multi-choice evaluation; see ``mc_task`` for the options.
 
-    ``out`` defaults to ``runs/<dataset>-<model>-<mode>``. Run options: new_run, progress,
-    concurrency, batch_size, device, max_retries.
+    ``out`` defaults to ``runs/<dataset>-<model>-<mode>``. Run options (every run function takes
+    them): new_run, progress, concurrency, batch_size, batch_tokens, engine, device, max_retries,
+    executor ("local" or "ray"), ray_address (default: a local cluster), ray_workers.
     """
     task_options, run_kwargs = split_options(kwargs)
     task = mc_task(model, dataset, **task_options)
@@ -363,7 +373,10 @@ async def generate_async(
     backend: Backend | None = None,
     **kwargs: Any,
 ) -> RunResults:
-    """Generate replies to a prompt set (resumable); ``out`` defaults to runs/<dataset>-<model>-generate."""
+    """Generate replies to a prompt set (resumable); ``out`` defaults to runs/<dataset>-<model>-generate.
+
+    Run options as ``mc_async``, e.g. ``executor="ray", ray_workers=4`` to spread it over a Ray cluster.
+    """
     task_options, run_kwargs = split_options(kwargs)
     task = generate_task(model, dataset, **task_options)
     out_dir = Path(out) if out is not None else default_generate_out(task)
@@ -483,7 +496,8 @@ async def judge_async(
 ) -> RunResults:
     """Judge a generate run's replies (or a responses file) with a rubric; resumable.
 
-    ``out`` defaults to ``<RUN_DIR>-<rubric>`` beside the run, or ``runs/<file>-<rubric>``.
+    ``out`` defaults to ``<RUN_DIR>-<rubric>`` beside the run, or ``runs/<file>-<rubric>``. Run
+    options as ``mc_async`` (``executor="ray"``: the judge's copies on a Ray cluster).
     """
     task_options, run_kwargs = split_options(kwargs)
     task = judge_task(judge, run_dir, **task_options)

@@ -6,7 +6,6 @@ InputError (exit 2) with the output directory and the store still untouched.
 
 from __future__ import annotations
 
-from importlib.util import find_spec
 from typing import Any
 
 import typer
@@ -14,6 +13,9 @@ from rich.console import Console
 from rich.markup import escape
 
 from cvalues.core.errors import InputError
+
+# Re-exported for the run commands; it lives beside the executors it checks (the API uses it too).
+from cvalues.models.registry import check_executor as check_executor
 
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
@@ -147,13 +149,3 @@ RAY_ADDRESS_OPTION: Any = typer.Option(
 RAY_WORKERS_OPTION: Any = typer.Option(
     2, "--ray-workers", min=1, help="--executor ray: Ray actors, each holding one copy of the model."
 )
-
-
-def check_executor(executor: str, ray_address: str | None) -> None:
-    """``--executor`` and ``--ray-address`` agree and Ray is importable, before anything is written."""
-    if executor not in ("local", "ray"):
-        raise InputError(f"must be local or ray, got {executor!r}", flag="--executor")
-    if ray_address is not None and executor != "ray":
-        raise InputError("a cluster address needs --executor ray", flag="--ray-address")
-    if executor == "ray" and find_spec("ray") is None:
-        raise InputError("Ray is not installed: pip install 'cvalues[ray]'", flag="--executor")

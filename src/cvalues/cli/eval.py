@@ -20,6 +20,7 @@ from cvalues.cli.common import (
     MAX_RETRIES_OPTION,
     NEW_RUN_OPTION,
     PROGRESS_OPTION,
+    RAY_ADDRESS_OPTION,
     TRUNCATE_OPTION,
     check_truncate,
 )
@@ -27,6 +28,19 @@ from cvalues.core.errors import InputError
 from cvalues.report.summary_terminal import print_summary
 
 console = Console()
+# Unset by default so that the suite's own setting (`executor = "ray"` in its TOML) applies.
+EVAL_EXECUTOR_OPTION = typer.Option(
+    None,
+    "--executor",
+    help="local or ray (Ray actors, each holding the model; the judge gets its own). "
+    "Default: the suite's `executor`, else local.",
+)
+EVAL_RAY_WORKERS_OPTION = typer.Option(
+    None,
+    "--ray-workers",
+    min=1,
+    help="--executor ray: Ray actors per model. Default: the suite's `ray_workers`, else 2.",
+)
 
 
 def eval_command(
@@ -65,6 +79,9 @@ def eval_command(
     engine: str = ENGINE_OPTION,
     dtype: str = DTYPE_OPTION,
     device: str = DEVICE_OPTION,
+    executor: str = EVAL_EXECUTOR_OPTION,
+    ray_address: str = RAY_ADDRESS_OPTION,
+    ray_workers: int = EVAL_RAY_WORKERS_OPTION,
     db: str = DB_OPTION,
     new_run: bool = NEW_RUN_OPTION,
     progress: bool = PROGRESS_OPTION,
@@ -102,6 +119,9 @@ def eval_command(
         engine=engine,
         device=device,
         max_retries=max_retries,
+        executor=executor,
+        ray_address=ray_address,
+        ray_workers=ray_workers,
         on_stage=stage,
     )
     print_summary(result.summary, console)

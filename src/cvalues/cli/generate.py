@@ -18,11 +18,15 @@ from cvalues.cli.common import (
     DEVICE_OPTION,
     DTYPE_OPTION,
     ENGINE_OPTION,
+    EXECUTOR_OPTION,
     MAX_RETRIES_OPTION,
     NEW_RUN_OPTION,
     PROGRESS_OPTION,
+    RAY_ADDRESS_OPTION,
+    RAY_WORKERS_OPTION,
     TRUNCATE_OPTION,
     TRUST_REMOTE_CODE_OPTION,
+    check_executor,
     check_truncate,
     exit_if_failed,
 )
@@ -86,6 +90,9 @@ def generate(
     engine: str = ENGINE_OPTION,
     dtype: str = DTYPE_OPTION,
     device: str = DEVICE_OPTION,
+    executor: str = EXECUTOR_OPTION,
+    ray_address: str = RAY_ADDRESS_OPTION,
+    ray_workers: int = RAY_WORKERS_OPTION,
     chat_format: str = CHAT_FORMAT_OPTION,
     trust_remote_code: bool = TRUST_REMOTE_CODE_OPTION,
     db: str = DB_OPTION,
@@ -100,6 +107,7 @@ def generate(
             "missing --model (e.g. --model gguf:path/to/model.gguf or openai:NAME --base-url URL)",
             flag="--model",
         )
+    check_executor(executor, ray_address, ray_workers)
     results = api.generate(
         model,
         dataset,
@@ -130,6 +138,9 @@ def generate(
         engine=engine,
         device=device,
         max_retries=max_retries,
+        executor=executor,
+        ray_address=ray_address,
+        ray_workers=ray_workers,
     )
     print_generate_results(results.to_json(), console)
     assert results.out_dir is not None

@@ -18,11 +18,15 @@ from cvalues.cli.common import (
     DEVICE_OPTION,
     DTYPE_OPTION,
     ENGINE_OPTION,
+    EXECUTOR_OPTION,
     MAX_RETRIES_OPTION,
     NEW_RUN_OPTION,
     PROGRESS_OPTION,
+    RAY_ADDRESS_OPTION,
+    RAY_WORKERS_OPTION,
     TRUNCATE_OPTION,
     TRUST_REMOTE_CODE_OPTION,
+    check_executor,
     check_truncate,
     exit_if_failed,
 )
@@ -90,6 +94,9 @@ def judge(
     engine: str = ENGINE_OPTION,
     dtype: str = DTYPE_OPTION,
     device: str = DEVICE_OPTION,
+    executor: str = EXECUTOR_OPTION,
+    ray_address: str = RAY_ADDRESS_OPTION,
+    ray_workers: int = RAY_WORKERS_OPTION,
     chat_format: str = CHAT_FORMAT_OPTION,
     trust_remote_code: bool = TRUST_REMOTE_CODE_OPTION,
     db: str = DB_OPTION,
@@ -101,6 +108,7 @@ def judge(
     """Judge replies: safety score, responsibility score, refusal rates (judging again sends nothing)."""
     if judge_model is None:
         raise InputError("missing --judge (e.g. --judge openai:NAME --base-url URL)", flag="--judge")
+    check_executor(executor, ray_address, ray_workers)
     results = api.judge(
         judge_model,
         run_dir,
@@ -132,6 +140,9 @@ def judge(
         engine=engine,
         device=device,
         max_retries=max_retries,
+        executor=executor,
+        ray_address=ray_address,
+        ray_workers=ray_workers,
     )
     print_judge_results(results.to_json(), console)
     assert results.out_dir is not None

@@ -138,7 +138,7 @@ def mc(
             "missing --model (e.g. --model gguf:path/to/model.gguf or openai:NAME --base-url URL)",
             flag="--model",
         )
-    check_executor(executor, ray_address)
+    check_executor(executor, ray_address, ray_workers)
     results = api.mc(
         model,
         dataset,

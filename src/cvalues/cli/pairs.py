@@ -20,10 +20,14 @@ from cvalues.cli.common import (
     DEVICE_OPTION,
     DTYPE_OPTION,
     ENGINE_OPTION,
+    EXECUTOR_OPTION,
     MAX_RETRIES_OPTION,
     NEW_RUN_OPTION,
     PROGRESS_OPTION,
+    RAY_ADDRESS_OPTION,
+    RAY_WORKERS_OPTION,
     TRUNCATE_OPTION,
+    check_executor,
     check_truncate,
     exit_if_failed,
 )
@@ -71,6 +75,9 @@ def score(
     engine: str = ENGINE_OPTION,
     dtype: str = DTYPE_OPTION,
     device: str = DEVICE_OPTION,
+    executor: str = EXECUTOR_OPTION,
+    ray_address: str = RAY_ADDRESS_OPTION,
+    ray_workers: int = RAY_WORKERS_OPTION,
     db: str = DB_OPTION,
     new_run: bool = NEW_RUN_OPTION,
     progress: bool = PROGRESS_OPTION,
@@ -84,6 +91,7 @@ def score(
         raise InputError(
             "give --scorer and --dataset (or a subcommand: build-mc, export, check)", flag="--scorer"
         )
+    check_executor(executor, ray_address, ray_workers)
     results = api.pairs(
         scorer,
         dataset,
@@ -107,6 +115,9 @@ def score(
         engine=engine,
         device=device,
         max_retries=max_retries,
+        executor=executor,
+        ray_address=ray_address,
+        ray_workers=ray_workers,
     )
     data = results.to_json()
     table = Table(title=f"pairs · {scorer} · {data['dataset']['name']}", title_justify="left")

@@ -54,6 +54,8 @@ class Execution(BaseModel):
     first_error: str | None = None
     elapsed_s: float = 0.0
     items_per_s: float | None = None
+    # How the requests travelled: "local" or "ray" (None: a file from before this was recorded).
+    executor: str | None = None
 
 
 class Sample(_Open):

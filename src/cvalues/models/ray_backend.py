@@ -46,6 +46,8 @@ class ActorOptions:
     batch_size: int = 8
     device: str = "auto"
     max_retries: int = 6
+    batch_tokens: int | None = None  # local models: a token budget per forward pass
+    engine: str = "fast"  # transformers: the CPU fast path where tested, or "plain"
     num_cpus: float = 1.0
     num_gpus: float = 0.0
 
@@ -62,6 +64,8 @@ class _BackendActor:
             batch_size=options.batch_size,
             device=options.device,
             max_retries=options.max_retries,
+            batch_tokens=options.batch_tokens,
+            engine=options.engine,
         )
 
     async def describe(self) -> dict[str, Any]:

@@ -10,10 +10,11 @@ vllm) only matters to the provider that needs it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from importlib.util import find_spec
 from typing import Literal
 
 from cvalues.core.backend import Backend, ModelSpec
-from cvalues.core.errors import BackendError
+from cvalues.core.errors import BackendError, InputError
 from cvalues.core.registry import BACKENDS
 
 
@@ -33,6 +34,19 @@ class BackendOptions:
 
 Executor = Literal["local", "ray"]
 EXECUTORS: tuple[Executor, ...] = ("local", "ray")
+
+
+def check_executor(executor: str, ray_address: str | None = None, ray_workers: int = 2) -> None:
+    """``--executor``, ``--ray-address`` and ``--ray-workers`` agree, and Ray is importable: checked
+    before anything is written (InputError naming the flag, exit 2 in the CLI)."""
+    if executor not in EXECUTORS:
+        raise InputError(f"must be one of {', '.join(EXECUTORS)}, got {executor!r}", flag="--executor")
+    if ray_address is not None and executor != "ray":
+        raise InputError("a cluster address needs --executor ray", flag="--ray-address")
+    if isinstance(ray_workers, bool) or not isinstance(ray_workers, int) or ray_workers < 1:
+        raise InputError(f"must be a whole number of at least 1, got {ray_workers!r}", flag="--ray-workers")
+    if executor == "ray" and find_spec("ray") is None:
+        raise InputError("Ray is not installed: pip install 'cvalues[ray]'", flag="--executor")
 
 
 @BACKENDS.register("openai")
@@ -107,7 +121,12 @@ def create_backend(
         from cvalues.models.ray_backend import ActorOptions, RayBackend
 
         actor_options = ActorOptions(
-            concurrency=concurrency, batch_size=batch_size, device=device, max_retries=max_retries
+            concurrency=concurrency,
+            batch_size=batch_size,
+            device=device,
+            max_retries=max_retries,
+            batch_tokens=batch_tokens,
+            engine=engine,
         )
         return RayBackend(
             spec,

@@ -241,6 +241,7 @@ def execution_summary(
     started: float,
     first_error: str | None,
     context_window: int | None = None,
+    executor: str = "local",
 ) -> Execution:
     sent = sum(r.n_sent for r in executions)
     busy = sum(r.elapsed_s for r in executions if r.n_sent)
@@ -256,6 +257,7 @@ def execution_summary(
         first_error=first_error,
         elapsed_s=round(time.perf_counter() - started, 3),
         items_per_s=round(sent / busy, 3) if sent and busy else None,
+        executor=executor,
     )
 
 
@@ -376,7 +378,11 @@ def _finish(
         scored.save(store, run_id)
     errors = [s.get("error") for s in scored.samples if s.get("error")]
     first_error = next((e for e in errors if not is_skipped(e)), errors[0] if errors else None)
-    execution = execution_summary(executions, started, first_error, window) if store is not None else None
+    execution = (
+        execution_summary(executions, started, first_error, window, options.executor)
+        if store is not None
+        else None
+    )
     results = RunResults.model_validate(
         {
             "cvalues_version": __version__,

@@ -5,6 +5,11 @@ names its kind (``mc``, ``generate``, ``judge``), its dataset or input task, and
 name the file and line. Built-in suites live in ``tasks/suites/``; another package adds one
 through the ``cvalues.suites`` entry point (a path to a TOML file, or a ``Suite``).
 
+Top-level keys: ``name``, ``description``, and how the suite's requests travel (the flags of
+``cvalues eval`` win over them): ``executor`` (``local`` or ``ray``), ``ray_address`` (a cluster
+to join; default a local one), ``ray_workers`` (Ray actors per model, default 2). They are not
+part of any run's identity: a suite run on a cluster resumes locally and the other way round.
+
 Keys of a task:
 - all: ``name`` (unique, used as the run directory's name), ``kind``, ``row`` (which column of the
   paper's row the task fills: l1_mc, l2_mc, refusal, over_refusal, safety, responsibility),
@@ -33,6 +38,7 @@ from typing import Any
 from cvalues.core.errors import InputError
 from cvalues.core.registry import SUITES
 from cvalues.data.pairs import PAIR_TYPES
+from cvalues.models.registry import EXECUTORS
 
 KINDS = ("mc", "generate", "judge", "pairs")
 ROWS = ("l1_mc", "l2_mc", "refusal", "over_refusal", "safety", "responsibility")
@@ -44,6 +50,7 @@ _KEYS: dict[str, frozenset[str]] = {
     "pairs": frozenset({"dataset", "split", "pair_type", "scorer", "rubric"}),
 }
 _COMMON = frozenset({"name", "kind", "row", "max_tokens", "limit"})
+_TOP_KEYS = ("name", "description", "executor", "ray_address", "ray_workers", "tasks")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 
 
@@ -73,6 +80,10 @@ class Suite:
     tasks: tuple[SuiteTask, ...]
     source: str = ""
     judged: tuple[str, ...] = field(default=())
+    # How the requests travel when ``cvalues eval`` gives no flag for it (None: the flag's default).
+    executor: str | None = None
+    ray_address: str | None = None
+    ray_workers: int | None = None
 
     def task(self, name: str) -> SuiteTask:
         return next(t for t in self.tasks if t.name == name)
@@ -139,10 +150,8 @@ class _SuiteReader:
 
     def read(self) -> Suite:
         for key in self.table:
-            if key not in ("name", "description", "tasks"):
-                raise self.fail(
-                    f"unknown key {key!r} (allowed: name, description, tasks)", self._top_line(key)
-                )
+            if key not in _TOP_KEYS:
+                raise self.fail(f"unknown key {key!r} (allowed: {', '.join(_TOP_KEYS)})", self._top_line(key))
         name = self.table.get("name")
         if not isinstance(name, str) or not name.strip():
             raise self.fail("missing key 'name' (the suite's name)", self._top_line("name") or 1)
@@ -166,7 +175,36 @@ class _SuiteReader:
             description=str(self.table.get("description", "")),
             tasks=tuple(tasks),
             source=str(self.path),
+            **self._execution(),
         )
+
+    def _execution(self) -> dict[str, Any]:
+        """The top-level ``executor``, ``ray_address`` and ``ray_workers``, checked."""
+        values: dict[str, Any] = {}
+        executor = self.table.get("executor")
+        if executor is not None:
+            if executor not in EXECUTORS:
+                raise self.fail(
+                    f"executor must be one of {', '.join(EXECUTORS)}, got {executor!r}",
+                    self._top_line("executor"),
+                )
+            values["executor"] = executor
+        address = self.table.get("ray_address")
+        if address is not None:
+            if not isinstance(address, str) or not address.strip():
+                raise self.fail("'ray_address' must be a non-empty string", self._top_line("ray_address"))
+            values["ray_address"] = address
+        workers = self.table.get("ray_workers")
+        if workers is not None:
+            if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+                raise self.fail(
+                    "'ray_workers' must be a whole number of at least 1", self._top_line("ray_workers")
+                )
+            values["ray_workers"] = workers
+        if ("ray_address" in values or "ray_workers" in values) and values.get("executor") != "ray":
+            key = "ray_address" if "ray_address" in values else "ray_workers"
+            raise self.fail(f'{key!r} needs executor = "ray"', self._top_line(key))
+        return values
 
     def _top_line(self, key: str) -> int | None:
         # Only the lines before the first table: a task's own ``name = ...`` is not the suite's.
@@ -185,6 +223,13 @@ class _SuiteReader:
                 f"kind must be one of {', '.join(KINDS)}, got {kind!r}", self.line_in_task(index, "kind")
             )
         for key in entry:
+            if key in _TOP_KEYS and key not in _COMMON:
+                # TOML puts a key written after a [[tasks]] header into that task.
+                raise self.fail(
+                    f"{key!r} is a setting of the whole suite: put it at the top of the file, "
+                    "before the first [[tasks]]",
+                    self.line_in_task(index, key),
+                )
             if key not in _COMMON | _KEYS[kind]:
                 allowed = ", ".join(sorted(_COMMON | _KEYS[kind]))
                 raise self.fail(
