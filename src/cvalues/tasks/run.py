@@ -6,6 +6,11 @@ is this module: the dataset and its items recorded in the store, the run's ident
 at the end, requests sent through the one executor in groups with their own settings, progress,
 and ``results.json`` / ``samples.jsonl`` written atomically from typed results.
 
+Chunked tasks (``ChunkedTask``: more items than memory should hold, e.g. 145k pairs) are read,
+asked and scored a chunk at a time through the same executor and store (same request hashes,
+same resume); their sample lines go to samples.jsonl as each chunk is scored (a temporary file,
+renamed when the run ends), so no chunk outlives its turn.
+
 Identity. A run is found by its output directory. What determines its answers (the task's
 ``identity()``: model, settings, template, rubric …) and which items it asks about (their keys,
 hashed) must match the run recorded there; a different ``--limit`` or dataset is refused with the
@@ -20,18 +25,20 @@ import hashlib
 import secrets
 import threading
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from cvalues.core.backend import Backend, ModelSpec
 from cvalues.core.errors import InputError
+from cvalues.core.files import AtomicLines, write_json
 from cvalues.core.requests import GenerationSettings, ModelRequest
 from cvalues.core.results import Execution, RunResults, Sample
 from cvalues.core.version import __version__
 from cvalues.execute.executor import ExecutionResult, execute, run_interruptible
+from cvalues.execute.progress import progress_bar
 from cvalues.models.lazy import LazyBackend
 from cvalues.store import Store
 
@@ -90,8 +97,8 @@ class Task(Protocol):
         """The dataset and the items asked about, recorded in the store (None: nothing to record)."""
         ...
 
-    def item_keys(self) -> Sequence[str]:
-        """The items asked about, in order: part of the run's identity."""
+    def item_keys(self) -> Iterable[str]:
+        """The items asked about, in order: part of the run's identity (may be a stream)."""
         ...
 
     def identity(self) -> dict[str, Any]:
@@ -101,6 +108,40 @@ class Task(Protocol):
     def request_groups(self) -> list[RequestGroup]: ...
 
     def score(self, run: RunContext) -> Scored: ...
+
+
+@dataclass(frozen=True)
+class TaskChunk:
+    """A slice of a chunked task: its items (saved in the store when its turn comes) and requests."""
+
+    items: Sequence[Any]
+    groups: list[RequestGroup]
+
+
+@runtime_checkable
+class ChunkedTask(Task, Protocol):
+    """A task over more items than memory should hold, run a chunk at a time.
+
+    For each chunk of ``chunks()`` the run saves its items, sends its groups through the executor
+    and writes the sample lines ``score_chunk`` makes of the answers to samples.jsonl at once.
+    ``score`` is then asked only for the results body (from what the task tallied in
+    ``score_chunk``; its ``samples`` are ignored, and ``RunContext.executions`` carry counts but
+    no responses). ``request_groups`` is not called; ``dataset_record().items`` should be empty.
+    The results returned carry no samples in memory: read them back with ``read_samples``.
+    """
+
+    def chunks(self) -> Iterable[TaskChunk]: ...
+
+    def score_chunk(self, chunk: TaskChunk, executions: list[ExecutionResult]) -> list[dict[str, Any]]: ...
+
+
+@dataclass
+class _StreamedSamples:
+    """What a chunked run leaves for ``_finish``: the samples written so far and the counts."""
+
+    lines: AtomicLines
+    first_error: str | None = None
+    n_requests: int = 0
 
 
 class ItemsTask:
@@ -150,9 +191,13 @@ def new_run_id(task: str) -> str:
     return f"{task}-{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
 
 
-def items_identity(keys: Sequence[str]) -> dict[str, Any]:
-    digest = hashlib.sha256("\x1f".join(keys).encode("utf-8")).hexdigest()
-    return {"n": len(keys), "sha256": digest[:16]}
+def items_identity(keys: Iterable[str]) -> dict[str, Any]:
+    """The item set as a count and a hash of the keys joined by \\x1f (read as a stream)."""
+    digest, n = hashlib.sha256(), 0
+    for key in keys:
+        digest.update(("\x1f" if n else "").encode("utf-8") + key.encode("utf-8"))
+        n += 1
+    return {"n": n, "sha256": digest.hexdigest()[:16]}
 
 
 def describe_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
@@ -220,12 +265,17 @@ def model_block(spec: ModelSpec) -> dict[str, Any]:
 
 
 def execution_summary(
-    executions: Sequence[ExecutionResult], started: float, first_error: str | None
+    executions: Sequence[ExecutionResult],
+    started: float,
+    first_error: str | None,
+    *,
+    n_requests: int | None = None,
 ) -> Execution:
+    """``n_requests``: given when the executions' responses were dropped (a chunked run)."""
     sent = sum(r.n_sent for r in executions)
     busy = sum(r.elapsed_s for r in executions if r.n_sent)
     return Execution(
-        n_requests=sum(len(r.responses) for r in executions),
+        n_requests=sum(len(r.responses) for r in executions) if n_requests is None else n_requests,
         n_cached=sum(r.n_cached for r in executions),
         n_sent=sent,
         n_deduplicated=sum(r.n_deduplicated for r in executions),
@@ -276,9 +326,10 @@ async def run_task_async(
     that sends no requests.
     """
     spec = task.model()
-    groups = task.request_groups()
+    chunked = isinstance(task, ChunkedTask)
+    groups = [] if chunked else task.request_groups()
     if store is None:
-        if any(group.requests for group in groups):
+        if chunked or any(group.requests for group in groups):
             raise ValueError(f"task {task.name!r} sends requests: it needs a store")
         return _finish(task, options, None, new_run_id(task.name), [], time.perf_counter())
     dataset = task.dataset_record()
@@ -290,12 +341,17 @@ async def run_task_async(
     if options.out_dir is None:
         raise ValueError(f"task {task.name!r} sends requests: it needs an output directory")
     run_id = resolve_run(store, task, options.out_dir, dataset_id=dataset_id, new_run=options.new_run)
-    owned = backend is None and spec is not None and any(group.requests for group in groups)
+    owned = backend is None and spec is not None and (chunked or any(group.requests for group in groups))
     model = backend if backend is not None else (open_backend(spec, options) if owned and spec else None)
     started = time.perf_counter()
     store.set_run_status(run_id, "running")
     executions: list[ExecutionResult] = []
+    streamed = _StreamedSamples(AtomicLines(options.out_dir / "samples.jsonl")) if chunked else None
     try:
+        if streamed is not None:
+            assert model is not None and isinstance(task, ChunkedTask)
+            total = dataset.n_items if dataset is not None else None
+            await _run_chunks(task, model, store, options, dataset_id, total, executions, streamed)
         for group in groups:
             assert model is not None
             executions.append(
@@ -314,7 +370,42 @@ async def run_task_async(
     finally:
         if owned and model is not None:
             await model.aclose()
-    return _finish(task, options, store, run_id, executions, started)
+    return _finish(task, options, store, run_id, executions, started, streamed)
+
+
+async def _run_chunks(
+    task: ChunkedTask,
+    model: Backend,
+    store: Store,
+    options: RunOptions,
+    dataset_id: int | None,
+    total: int | None,
+    executions: list[ExecutionResult],
+    streamed: _StreamedSamples,
+) -> None:
+    """Each chunk in turn: items saved, requests answered, sample lines written, answers dropped
+    (``executions`` keeps each group's counts). One progress bar over all chunks, in items."""
+    description = f"{options.label} {task.name}".strip()
+    try:
+        with progress_bar(description, total=total or 0, done=0, enabled=options.progress) as bar:
+            for chunk in task.chunks():
+                if dataset_id is not None and chunk.items:
+                    store.save_items(dataset_id, list(chunk.items))
+                results = []
+                for group in chunk.groups:
+                    results.append(
+                        await execute(group.requests, model, group.settings, store, progress=False)
+                    )
+                samples = task.score_chunk(chunk, results)
+                for sample in samples:
+                    streamed.lines.write(sample)
+                    streamed.first_error = streamed.first_error or sample.get("error")
+                streamed.n_requests += sum(len(r.responses) for r in results)
+                executions += [replace(r, responses=[], hashes=[]) for r in results]
+                bar.advance(len(chunk.items), failed=sum(1 for s in samples if s.get("error")))
+    except BaseException:  # an interrupt or an error: no half-written samples.jsonl
+        streamed.lines.discard()
+        raise
 
 
 def _finish(
@@ -324,7 +415,11 @@ def _finish(
     run_id: str,
     executions: list[ExecutionResult],
     started: float,
+    streamed: _StreamedSamples | None = None,
 ) -> RunResults:
+    if streamed is not None:
+        assert store is not None  # a chunked task always sends requests
+        return _finish_streamed(task, options, store, run_id, executions, started, streamed)
     scored = task.score(RunContext(run_id=run_id, store=store, executions=executions))
     if store is not None and scored.save is not None:
         scored.save(store, run_id)
@@ -346,6 +441,44 @@ def _finish(
         results.write(options.out_dir)
     if store is not None:
         store.set_run_status(run_id, "failed" if results.failed_requests else "finished")
+    return results
+
+
+def _finish_streamed(
+    task: Task,
+    options: RunOptions,
+    store: Store,
+    run_id: str,
+    executions: list[ExecutionResult],
+    started: float,
+    streamed: _StreamedSamples,
+) -> RunResults:
+    """``_finish`` for a chunked task: its samples.jsonl is already written (to be put in place)."""
+    assert options.out_dir is not None
+    try:
+        scored = task.score(RunContext(run_id=run_id, store=store, executions=executions))
+        if scored.save is not None:
+            scored.save(store, run_id)
+        execution = execution_summary(
+            executions, started, streamed.first_error, n_requests=streamed.n_requests
+        )
+        results = RunResults.model_validate(
+            {
+                "cvalues_version": __version__,
+                "run_id": run_id,
+                "task": task.name,
+                "created": datetime.now(UTC).isoformat(timespec="seconds"),
+                **scored.body,
+                "execution": execution,
+            }
+        )
+        results.out_dir = options.out_dir
+        streamed.lines.commit()  # samples.jsonl first, results.json last, as RunResults.write
+    except BaseException:
+        streamed.lines.discard()
+        raise
+    write_json(options.out_dir / "results.json", results.to_json())
+    store.set_run_status(run_id, "failed" if results.failed_requests else "finished")
     return results
 
 
@@ -393,6 +526,7 @@ def _run_on_new_loop(main: Callable[[], Awaitable[T]]) -> T:
 
 __all__ = [
     "RUN_MARKER",
+    "ChunkedTask",
     "DatasetRecord",
     "ItemsTask",
     "RequestGroup",
@@ -400,6 +534,7 @@ __all__ = [
     "RunOptions",
     "Scored",
     "Task",
+    "TaskChunk",
     "describe_changes",
     "execution_summary",
     "items_identity",
