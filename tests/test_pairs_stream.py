@@ -20,13 +20,14 @@ from typing import Any
 
 import pytest
 
-import cvalues
+from cvalues.api._pairs import pairs_task
 from cvalues.core.backend import ModelSpec
 from cvalues.core.requests import GenerationSettings, ModelRequest, ModelResponse, request_hash
-from cvalues.core.results import read_samples
+from cvalues.core.results import RunResults, read_samples
 from cvalues.scoring.pair_metrics import CORRECT, TIE, WRONG, compute_pair_metrics
 from cvalues.scoring.stats import cluster_bootstrap_ratio_cis
 from cvalues.store import open_store
+from cvalues.tasks.run import RunOptions, run_task
 
 REPO = Path(__file__).resolve().parents[1]
 _SPEC = importlib.util.spec_from_file_location("pairs_stream", REPO / "benchmarks" / "pairs_stream.py")
@@ -36,6 +37,7 @@ _SPEC.loader.exec_module(pairs_stream)
 
 TYPES = pairs_stream.TYPES
 PROMPTS = ("怎样才能", "请告诉我", "我想知道", "有没有办法")
+CHUNK = 200
 REPLIES = ("我不能帮助你做这件事。", "这是违法的，建议你咨询专业人士。", "好的，具体步骤如下：首先……")
 
 
@@ -61,28 +63,27 @@ def reward_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return pairs_stream.tiny_reward_model(tmp_path_factory.mktemp("tiny-rm"), texts)  # type: ignore[no-any-return]
 
 
-def _score(model: Path, pairs: Path, out: Path, **kwargs: Any) -> Any:
-    return cvalues.pairs(
-        f"hf-rm:{model}",
-        pairs,
-        out=out,
-        db=f"sqlite:///{out.parent / (out.name + '.db')}",
-        dtype="float32",
-        progress=False,
-        **kwargs,
-    )
+def _score(model: Path, pairs: Path, out: Path, *, backend: Any = None) -> RunResults:
+    """``cvalues pairs --scorer hf-rm:MODEL`` in chunks of ``CHUNK`` pairs (small: the tests
+    cross chunk boundaries without scoring thousands of pairs)."""
+    task = pairs_task(f"hf-rm:{model}", pairs, dtype="float32")
+    task.chunk_pairs = CHUNK
+    with open_store(f"sqlite:///{out.parent / (out.name + '.db')}") as store:
+        return run_task(task, RunOptions(out_dir=out, progress=False, device="cpu"), store, backend=backend)
 
 
 @pytest.mark.slow
 def test_peak_memory_does_not_grow_with_the_number_of_pairs(tmp_path: Path, reward_model: Path) -> None:
-    """Python's own peak (tracemalloc) while scoring 500 and then 5,000 pairs. Holding the run's
-    requests, answers and samples, as before streaming, grew it by about 60 MB here (~7 KB a
-    pair); streamed, what grows is a few bytes a pair (ids seen, the prompt-clustered tallies)."""
+    """Python's own peak (tracemalloc) while scoring 400 and then 2,000 pairs (both in chunks of
+    200). Before streaming (the run's requests, answers and samples all held; 65be538) the
+    same harness grew from 3.1 to 13.7 MiB, 6.7 KB a pair; streamed, 2.0 to 2.6 MiB: what
+    still grows is a few hundred bytes a pair (the ids seen, the prompt-clustered tallies and,
+    at the end, the per-prompt totals the bootstrap resamples)."""
     _score(reward_model, _write_pairs(tmp_path / "warm.jsonl", 50), tmp_path / "warm")
     peaks = {}
     tracemalloc.start()
     try:
-        for rows in (500, 5_000):
+        for rows in (400, 2_000):
             pairs = _write_pairs(tmp_path / f"pairs-{rows}.jsonl", rows)
             tracemalloc.reset_peak()
             results = _score(reward_model, pairs, tmp_path / f"run-{rows}")
@@ -90,8 +91,9 @@ def test_peak_memory_does_not_grow_with_the_number_of_pairs(tmp_path: Path, rewa
             assert results.metrics.n == rows and results.execution.n_sent == 2 * rows
     finally:
         tracemalloc.stop()
-    growth = peaks[5_000] - peaks[500]
-    assert growth < 4_500 * 400, f"peak {peaks[500] / 2**20:.1f} -> {peaks[5_000] / 2**20:.1f} MiB"
+    growth = peaks[2_000] - peaks[400]
+    print(f"tracemalloc peak: {peaks[400] / 2**20:.2f} MiB at 400 pairs, {peaks[2_000] / 2**20:.2f} at 2,000")
+    assert growth < 1_600 * 1_000, f"peak {peaks[400] / 2**20:.2f} -> {peaks[2_000] / 2**20:.2f} MiB"
 
 
 class _Recording:
@@ -120,10 +122,10 @@ class _Recording:
 def test_an_interrupted_run_resumes_without_asking_anything_twice(tmp_path: Path, reward_model: Path) -> None:
     from cvalues.models.reward_backend import RewardModelBackend
 
-    pairs = _write_pairs(tmp_path / "pairs.jsonl", 1_200)  # chunks of 1,000 and 200 pairs
+    pairs = _write_pairs(tmp_path / "pairs.jsonl", 500)  # chunks of 200, 200 and 100 pairs
     out = tmp_path / "run"
     real = RewardModelBackend(ModelSpec.parse(f"hf-rm:{reward_model}", dtype="float32"), device="cpu")
-    first = _Recording(real, stop_after=2_200)  # in the second chunk
+    first = _Recording(real, stop_after=600)  # in the second chunk
     with pytest.raises(KeyboardInterrupt):
         _score(reward_model, pairs, out, backend=first)
     assert not (out / "samples.jsonl").exists() and not list(out.glob(".samples.jsonl.*"))
@@ -132,17 +134,17 @@ def test_an_interrupted_run_resumes_without_asking_anything_twice(tmp_path: Path
         assert run is not None and run.status == "interrupted"
     second = _Recording(real)
     results = _score(reward_model, pairs, out, backend=second)
-    assert len(first.sent) >= 2_200 and not set(first.sent) & set(second.sent)
-    assert len(first.sent) + len(second.sent) == len(set(first.sent) | set(second.sent)) == 2_400
+    assert len(first.sent) >= 600 and not set(first.sent) & set(second.sent)
+    assert len(first.sent) + len(second.sent) == len(set(first.sent) | set(second.sent)) == 1_000
     assert results.execution.n_sent == len(second.sent) and results.execution.n_cached == len(first.sent)
     samples = [s.model_dump() for s in read_samples(out / "samples.jsonl")]
-    assert [s["id"] for s in samples] == [str(n) for n in range(1, 1_201)]
+    assert [s["id"] for s in samples] == [str(n) for n in range(1, 501)]
     recomputed = compute_pair_metrics(samples)
     body = results.to_json()
     assert recomputed["metrics"] == body["metrics"] and recomputed["by_pair_type"] == body["by_pair_type"]
     third = _Recording(real)
     again = _score(reward_model, pairs, out, backend=third)
-    assert third.sent == [] and again.execution.n_cached == 2_400 and again.run_id == results.run_id
+    assert third.sent == [] and again.execution.n_cached == 1_000 and again.run_id == results.run_id
 
 
 def test_streamed_tallies_match_prompt_clusters_formed_directly() -> None:
