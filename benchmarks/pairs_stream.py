@@ -121,7 +121,7 @@ def peak_of(args: list[str]) -> tuple[float, float, int, str]:
     return seconds, peak, done.returncode, done.stderr
 
 
-def score_runs(work: Path, sizes: list[int]) -> None:
+def score_runs(work: Path, sizes: list[int], batch_size: int) -> None:
     model = tiny_reward_model(work / "tiny-rm", [text for triple in triples() for text in triple])
     for rows in sizes:
         pairs = work / f"pairs-{rows}.jsonl"
@@ -130,6 +130,7 @@ def score_runs(work: Path, sizes: list[int]) -> None:
         db.unlink(missing_ok=True)
         args = ["pairs", "--scorer", f"hf-rm:{model}", "--dtype", "float32", "--dataset", str(pairs)]
         args += ["--out", str(out), "--db", f"sqlite:///{db}", "--no-progress", "--new-run"]
+        args += ["--batch-size", str(batch_size)]
         seconds, peak, code, stderr = peak_of(args)
         name = f"pairs --scorer hf-rm {rows}"
         line = f"{name:24s} {seconds:7.1f} s   peak RSS {peak:6.0f} MiB   exit {code}"
@@ -153,6 +154,12 @@ def main() -> None:
         default="20000,50000,145669",
         help="Sizes of the files scored with the tiny reward model (comma-separated).",
     )
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=8,
+        help="Reward model batch size (1: the forward pass's own memory out of the way).",
+    )
     parser.add_argument("--no-tools", action="store_true", help="Skip build-mc, export and check.")
     parser.add_argument("--no-score", action="store_true", help="Skip scoring.")
     options = parser.parse_args()
@@ -161,7 +168,7 @@ def main() -> None:
     machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"
     if not options.no_score:
         print(f"scoring; {machine}", flush=True)
-        score_runs(work, [int(n) for n in options.score_rows.split(",") if n.strip()])
+        score_runs(work, [int(n) for n in options.score_rows.split(",") if n.strip()], options.batch_size)
     if options.no_tools:
         return
     pairs = work / "pairs.jsonl"
