@@ -24,6 +24,7 @@ def _peaks(rows: int, work: Path) -> dict[str, float]:
             str(rows),
             "--work",
             str(work),
+            "--no-score",
         ],
         capture_output=True,
         text=True,

@@ -20,7 +20,7 @@ from cvalues.data.items import MCDataset, MCItem, PairItem, PromptItem
 from cvalues.data.mc_build import items_from_pair
 from cvalues.data.modelscope import MODELSCOPE_SOURCES, fetch_modelscope
 from cvalues.data.pair_tools import OverlapReport, build_mc, check_overlap, export_pairs, weakest_groups
-from cvalues.data.pairs import PairDataset, check_pair_type, iter_pairs, load_pair_dataset
+from cvalues.data.pairs import PairDataset, PairFile, check_pair_type, iter_pairs
 from cvalues.data.pairs import pair_type as type_of_pair
 from cvalues.data.prompt_sets import PromptDataset, load_prompt_dataset
 from cvalues.data.resolve import load_mc_dataset
@@ -98,14 +98,16 @@ def _mc_pairs(ref: str, not_pairs: InputError | None) -> Iterator[PairItem]:
             )
 
 
-def pair_dataset(dataset: str | Path, split: str, wanted: str | None, limit: int | None) -> PairDataset:
-    """The pairs to score: of a pair file or ModelScope pair set (only those asked about are read),
-    or of an MC set (each pair once)."""
+def pair_dataset(
+    dataset: str | Path, split: str, wanted: str | None, limit: int | None
+) -> PairFile | PairDataset:
+    """The pairs to score: of a pair file or ModelScope pair set, streamed (read once to count and
+    check them, then a chunk at a time by the run), or of an MC set (each pair once, in memory)."""
     ref = str(dataset)
     if ref in MODELSCOPE_SOURCES or Path(ref).expanduser().is_file():
         source = pair_source(dataset, split)
         try:
-            return load_pair_dataset(
+            return PairFile(
                 source.path, name=source.name, source=source.source, wanted_type=wanted, limit=limit
             )
         except InputError:
@@ -176,7 +178,7 @@ def pairs_task(
             f"a judge scores pairs with a pairwise rubric, not {loaded_rubric.name!r}", flag="--rubric"
         )
     data = pair_dataset(dataset, split, wanted, limit)
-    if not data.items:
+    if not data.n_items:
         raise InputError("no pairs to score" + (f" of type {wanted}" if wanted else ""), flag="--dataset")
     return PairsTask(
         spec=spec,

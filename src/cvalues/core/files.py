@@ -51,6 +51,44 @@ def write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> None:
     _atomic_write(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
 
 
+class AtomicLines:
+    """A JSONL file written a line at a time to a temporary file beside it, put in place by
+    ``commit`` (fsynced, renamed, the mode ``open()`` would give) or removed by ``discard``: a file
+    of any length is written in the memory of one line, and a crash leaves no half-written file.
+    As a context manager it commits on success and discards on an exception."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        self.path, self.tmp = path, Path(name)
+        self.handle = os.fdopen(fd, "w", encoding="utf-8", newline="\n")
+        self.count = 0
+
+    def write(self, row: dict[str, Any]) -> None:
+        self.handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+        self.count += 1
+
+    def commit(self) -> None:
+        self.handle.flush()
+        os.fchmod(self.handle.fileno(), 0o666 & ~current_umask())
+        os.fsync(self.handle.fileno())
+        self.handle.close()
+        os.replace(self.tmp, self.path)
+
+    def discard(self) -> None:
+        self.handle.close()
+        self.tmp.unlink(missing_ok=True)
+
+    def __enter__(self) -> AtomicLines:
+        return self
+
+    def __exit__(self, kind: object, error: object, trace: object) -> None:
+        if kind is None:
+            self.commit()
+        else:
+            self.discard()
+
+
 def slug(text: str) -> str:
     """A file-name-safe short form of a dataset or model name, for default output directories."""
     keep = [c if c.isalnum() or c in "-_." else "-" for c in Path(text).name or text]

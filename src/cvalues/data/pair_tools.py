@@ -18,14 +18,13 @@ the file's size (145k CValues-Comparison pairs included).
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from cvalues.core.errors import InputError
+from cvalues.core.files import AtomicLines
 from cvalues.data.items import PairItem
 from cvalues.data.mc_build import items_from_pair
 from cvalues.data.pairs import pair_type
@@ -37,37 +36,6 @@ SHINGLE = 5
 NUM_PERM = 64
 
 
-class _AtomicLines:
-    """A JSONL file written line by line to a temporary file, put in place only when complete."""
-
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        self.path, self.tmp, self.handle = (
-            path,
-            Path(name),
-            os.fdopen(fd, "w", encoding="utf-8", newline="\n"),
-        )
-        self.count = 0
-
-    def write(self, row: dict[str, Any]) -> None:
-        self.handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-        self.count += 1
-
-    def __enter__(self) -> _AtomicLines:
-        return self
-
-    def __exit__(self, kind: object, error: object, trace: object) -> None:
-        self.handle.close()
-        if kind is None:
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(self.tmp, 0o666 & ~umask)
-            os.replace(self.tmp, self.path)
-        else:
-            self.tmp.unlink(missing_ok=True)
-
-
 def _selected(pairs: Iterable[PairItem], wanted_type: str | None) -> Iterator[PairItem]:
     for pair in pairs:
         if wanted_type is None or pair_type(pair) == wanted_type:
@@ -76,7 +44,7 @@ def _selected(pairs: Iterable[PairItem], wanted_type: str | None) -> Iterator[Pa
 
 def build_mc(pairs: Iterable[PairItem], out: Path, *, wanted_type: str | None = None) -> int:
     """Write the MC items of ``pairs`` (both orders) to ``out``; return how many items."""
-    with _AtomicLines(out) as lines:
+    with AtomicLines(out) as lines:
         for pair in _selected(pairs, wanted_type):
             for item in items_from_pair(
                 pair.id, pair.prompt, pair.pos, pair.neg, difficulty=pair_type(pair), level=pair.level
@@ -133,7 +101,7 @@ def export_pairs(
 ) -> int:
     if fmt not in EXPORT_FORMATS:
         raise InputError(f"must be one of {', '.join(EXPORT_FORMATS)}, got {fmt!r}", flag="--format")
-    with _AtomicLines(out) as lines:
+    with AtomicLines(out) as lines:
         for pair in _selected(pairs, wanted_type):
             if (
                 weak is not None

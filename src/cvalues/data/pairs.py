@@ -120,7 +120,7 @@ def _pair(data: dict[str, Any], line: int, path: Path) -> PairItem:
 
 
 class PairDataset:
-    """A pair file read whole (for a scoring run: the pairs become the run's items)."""
+    """Pairs held in memory (those of an MC set: small). ``iter_items`` as ``PairFile`` has it."""
 
     def __init__(self, name: str, source: str, sha256: str, items: list[PairItem]) -> None:
         self.name, self.source, self.sha256, self.items = name, source, sha256, items
@@ -128,6 +128,59 @@ class PairDataset:
     @property
     def n_items(self) -> int:
         return len(self.items)
+
+    def iter_items(self) -> Iterator[PairItem]:
+        return iter(self.items)
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def selected_pairs(
+    path: Path, *, wanted_type: str | None = None, limit: int | None = None
+) -> Iterator[PairItem]:
+    """The pairs of ``path`` a run asks about, in file order: of one type, the first ``limit``;
+    an id that repeats is made unique by the pair's position (the Comparison sample repeats one
+    record: each is its own pair). Only the ids seen are kept, never the pairs."""
+    seen: set[str] = set()
+    for number, pair in enumerate(iter_pairs(path), start=1):
+        if wanted_type is not None and pair_type(pair) != wanted_type:
+            continue
+        if limit is not None and len(seen) >= limit:
+            return
+        if pair.id in seen:
+            pair = replace(pair, id=f"{pair.id}#{number}")
+        seen.add(pair.id)
+        yield pair
+
+
+class PairFile:
+    """A pair file read as a stream, once for each pass and never held: a scoring run over
+    145k pairs holds one chunk of them. Opening it reads the file through once, for its sha256
+    and the number of pairs asked about, so a bad line is an InputError before any request."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        name: str | None = None,
+        source: str | None = None,
+        wanted_type: str | None = None,
+        limit: int | None = None,
+    ) -> None:
+        self.path, self.wanted_type, self.limit = path, wanted_type, limit
+        self.name = name or path.stem
+        self.source = source or str(path.resolve())
+        self.sha256 = file_sha256(path)
+        self.n_items = sum(1 for _ in self.iter_items())
+
+    def iter_items(self) -> Iterator[PairItem]:
+        return selected_pairs(self.path, wanted_type=self.wanted_type, limit=self.limit)
 
 
 def load_pair_dataset(
@@ -139,23 +192,9 @@ def load_pair_dataset(
     limit: int | None = None,
 ) -> PairDataset:
     """The pairs of ``path`` (of one type, the first ``limit``: the rest is never held in memory),
-    with the whole file's sha256; ids made unique by their line where they repeat."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    items: list[PairItem] = []
-    seen: set[str] = set()
-    for number, pair in enumerate(iter_pairs(path), start=1):
-        if wanted_type is not None and pair_type(pair) != wanted_type:
-            continue
-        if limit is not None and len(items) >= limit:
-            break
-        if pair.id in seen:  # the Comparison sample repeats one record: keep each as its own pair
-            pair = replace(pair, id=f"{pair.id}#{number}")
-        seen.add(pair.id)
-        items.append(pair)
-    return PairDataset(name or path.stem, source or str(path.resolve()), digest.hexdigest(), items)
+    in memory, with the whole file's sha256 (a scoring run streams them instead: ``PairFile``)."""
+    items = list(selected_pairs(path, wanted_type=wanted_type, limit=limit))
+    return PairDataset(name or path.stem, source or str(path.resolve()), file_sha256(path), items)
 
 
 __all__ = [
@@ -163,8 +202,10 @@ __all__ = [
     "PAIR_TYPES",
     "REPLY_CLASSES",
     "PairDataset",
+    "PairFile",
     "check_pair_type",
     "iter_pairs",
     "load_pair_dataset",
     "pair_type",
+    "selected_pairs",
 ]

@@ -8,30 +8,37 @@ Scorers (``--scorer``):
   disagree count as a tie (the judge did not prefer either reply whatever the order);
 - ``hf-rm:DIR``: a reward model (transformers sequence classification, one scalar), scoring each
   (prompt, reply) on its own.
+
+The task is chunked (``ChunkedTask``): pairs are read from the file ``CHUNK_PAIRS`` at a time, asked,
+written to samples.jsonl and tallied, so 145k pairs take the memory of one chunk plus a few bytes a
+pair for the prompt-clustered intervals (``PairMetricsTally``).
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from cvalues.core.backend import ModelSpec
 from cvalues.core.errors import InputError
 from cvalues.core.requests import GenerationSettings, Message, ModelRequest, ModelResponse
 from cvalues.data.items import PairItem
-from cvalues.data.pairs import PairDataset, pair_type
-from cvalues.scoring.pair_metrics import CORRECT, TIE, WRONG, compute_pair_metrics, outcome
+from cvalues.data.pairs import pair_type
+from cvalues.execute.executor import ExecutionResult
+from cvalues.scoring.pair_metrics import CORRECT, TIE, WRONG, PairMetricsTally, outcome
 from cvalues.scoring.reply_metrics import FIRST, SECOND
 from cvalues.scoring.reply_metrics import TIE as JUDGE_TIE
 from cvalues.scoring.rubrics import Rubric
 from cvalues.tasks.judge import JudgeTarget, combine, judge_messages, pair_winner
 from cvalues.tasks.judge_inputs import JudgeUnit
-from cvalues.tasks.run import ItemsTask, RequestGroup, RunContext, Scored, model_block
+from cvalues.tasks.run import DatasetRecord, RequestGroup, RunContext, Scored, TaskChunk, model_block
 
 SCORERS = ("logprob", "judge", "hf-rm")
 _WINNER_OUTCOME = {FIRST: CORRECT, SECOND: WRONG, JUDGE_TIE: TIE}
+# Pairs asked at a time: answers of one chunk are held, never the run's (2,000 requests at most).
+CHUNK_PAIRS = 1000
 
 
 def parse_scorer(value: str) -> tuple[str, str]:
@@ -49,15 +56,43 @@ def _prompt_key(prompt: str) -> str:
     return hashlib.sha256(prompt.encode("utf-8")).hexdigest()[:16]
 
 
+class Pairs(Protocol):
+    """Pairs to score, streamed (``data.pairs.PairFile``) or held (``PairDataset``)."""
+
+    name: str
+    source: str
+    sha256: str
+
+    @property
+    def n_items(self) -> int: ...
+
+    def iter_items(self) -> Iterator[PairItem]: ...
+
+
 @dataclass
-class PairsTask(ItemsTask):
+class PairsTask:
+    """Pairwise accuracy of a scorer; ``limit`` is recorded (the dataset applies it when read)."""
+
     spec: ModelSpec
-    dataset: PairDataset
+    dataset: Pairs
     scorer: str = "logprob"
     rubric: Rubric | None = None
     settings: GenerationSettings = field(default_factory=lambda: GenerationSettings(max_tokens=256))
     limit: int | None = None
     name: str = "pairs"
+    chunk_pairs: int = CHUNK_PAIRS
+    _tally: PairMetricsTally | None = field(default=None, init=False, repr=False)
+    _n_scored: int = field(default=0, init=False, repr=False)
+
+    def model(self) -> ModelSpec:
+        return self.spec
+
+    def dataset_record(self) -> DatasetRecord:
+        d = self.dataset
+        return DatasetRecord(d.name, d.source, d.sha256, d.n_items)  # items: saved chunk by chunk
+
+    def item_keys(self) -> Iterator[str]:
+        return (pair.id for pair in self.dataset.iter_items())
 
     def identity(self) -> dict[str, Any]:
         identity: dict[str, Any] = {
@@ -90,17 +125,39 @@ class PairsTask(ItemsTask):
         return [ModelRequest(messages=judge_messages(self.rubric, target)) for target in self._targets(pair)]
 
     def request_groups(self) -> list[RequestGroup]:
-        requests = [request for pair in self.items() for request in self._requests(pair)]
-        return [RequestGroup(self.settings, requests, f"pairs {self.scorer}")]
+        return []  # chunked: see ``chunks``
 
-    def score(self, run: RunContext) -> Scored:
-        (execution,) = run.executions
+    def chunks(self) -> Iterator[TaskChunk]:
+        extra = ["outcome_normalised"] if self.scorer == "logprob" else []
+        self._tally, self._n_scored = PairMetricsTally(extra_outcomes=extra), 0
+        pairs: list[PairItem] = []
+        for pair in self.dataset.iter_items():
+            pairs.append(pair)
+            if len(pairs) == self.chunk_pairs:
+                yield self._chunk(pairs)
+                pairs = []
+        if pairs:
+            yield self._chunk(pairs)
+
+    def _chunk(self, pairs: list[PairItem]) -> TaskChunk:
+        requests = [request for pair in pairs for request in self._requests(pair)]
+        return TaskChunk(pairs, [RequestGroup(self.settings, requests, f"pairs {self.scorer}")])
+
+    def score_chunk(self, chunk: TaskChunk, executions: list[ExecutionResult]) -> list[dict[str, Any]]:
+        assert self._tally is not None, "chunks() first"
+        (execution,) = executions
         per_pair = {"logprob": 1, "hf-rm": 2, "judge": 2}[self.scorer]
         records = []
-        for index, pair in enumerate(self.items()):
+        for index, pair in enumerate(chunk.items):
             at = slice(index * per_pair, (index + 1) * per_pair)
-            records.append(self._record(pair, execution.responses[at], execution.hashes[at]))
-        extra = ["outcome_normalised"] if self.scorer == "logprob" else []
+            record = self._record(pair, execution.responses[at], execution.hashes[at])
+            self._tally.add(record)
+            records.append(record)
+        self._n_scored += len(records)
+        return records
+
+    def score(self, run: RunContext) -> Scored:
+        assert self._tally is not None, "chunks() first"
         body = {
             "model": {**model_block(self.spec), "scorer": self.scorer, "settings": self.settings.to_dict()},
             "rubric": None
@@ -110,13 +167,13 @@ class PairsTask(ItemsTask):
                 "name": self.dataset.name,
                 "source": self.dataset.source,
                 "sha256": self.dataset.sha256,
-                "n_items": len(records),
+                "n_items": self._n_scored,
                 "n_items_in_dataset": self.dataset.n_items,
                 "limit": self.limit,
             },
-            **compute_pair_metrics(records, extra_outcomes=extra),
+            **self._tally.result(),
         }
-        return Scored(records, body)
+        return Scored([], body)
 
     def _record(
         self, pair: PairItem, responses: Sequence[ModelResponse], hashes: Sequence[str]
