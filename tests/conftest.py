@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,6 +30,57 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             callspec is not None and "postgresql" in map(str, callspec.params.values())
         ):
             item.add_marker(pytest.mark.postgres)
+
+
+# ---- timing: CVALUES_TEST_CPU_LOG=FILE writes each test phase's CPU seconds (this process and the
+# subprocesses it waited for) and wall seconds, one JSON line each. On a shared machine the wall
+# time says how busy the machine was; the CPU time says what the test costs.
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Iterator[None]:
+    log = os.environ.get("CVALUES_TEST_CPU_LOG")
+    if not log:
+        yield
+        return
+    phases: dict[str, list[float]] = {}
+    start_cpu, start_wall = _cpu_seconds(), time.perf_counter()
+    item.stash[_PHASES] = phases
+    yield
+    phases["total"] = [_cpu_seconds() - start_cpu, time.perf_counter() - start_wall]
+    with open(log, "a", encoding="utf-8") as out:
+        out.write(json.dumps({"test": item.nodeid, **phases}) + "\n")
+
+
+_PHASES = pytest.StashKey[dict[str, list[float]]]()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
+    yield from _timed(item, "setup")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    yield from _timed(item, "call")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item: pytest.Item) -> Iterator[None]:
+    yield from _timed(item, "teardown")
+
+
+def _timed(item: pytest.Item, phase: str) -> Iterator[None]:
+    phases = item.stash.get(_PHASES, None)
+    start_cpu, start_wall = _cpu_seconds(), time.perf_counter()
+    yield
+    if phases is not None:
+        phases[phase] = [_cpu_seconds() - start_cpu, time.perf_counter() - start_wall]
+
+
+def _cpu_seconds() -> float:
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
 
 
 # ---- model backends (src/cvalues/models): the real SmolLM2 model, on a server and in-process ----
