@@ -105,7 +105,12 @@ def _run_cli_in_process(args: list[str], env: dict[str, str], cwd: Path | None) 
                 # Python's own defaults, as a fresh `python -m cvalues` has them (not pytest's
                 # filters, which would swallow a warning the user sees), printed to this stderr.
                 warnings.resetwarnings()
-                for category in (DeprecationWarning, PendingDeprecationWarning, ImportWarning, ResourceWarning):
+                for category in (
+                    DeprecationWarning,
+                    PendingDeprecationWarning,
+                    ImportWarning,
+                    ResourceWarning,
+                ):
                     warnings.simplefilter("ignore", category)
                 warnings.filterwarnings("default", category=DeprecationWarning, module="__main__")
                 warnings.showwarning = _warning_to(err)
@@ -137,7 +142,9 @@ def _exit_code(main: Any) -> int:
 
 
 def _warning_to(stream: io.StringIO) -> Any:
-    def show(message: Any, category: Any, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
+    def show(
+        message: Any, category: Any, filename: str, lineno: int, file: Any = None, line: Any = None
+    ) -> None:
         stream.write(warnings.formatwarning(message, category, filename, lineno, line))
 
     return show

@@ -13,6 +13,10 @@ import pytest
 
 from servers import RunningServer, llama_server_missing, start_llama_server, stop_server
 
+# The terminal width cli_support.cli_env gives every CLI run, set before any test module imports
+# cvalues.cli: its rich consoles read COLUMNS once, when created, and the in-process runs share them.
+os.environ.setdefault("COLUMNS", "160")
+
 if TYPE_CHECKING:
     from cvalues.models.transformers import TransformersBackend
 
@@ -49,10 +53,11 @@ def pytest_runtest_protocol(item: pytest.Item) -> Iterator[None]:
     yield
     phases["total"] = [_cpu_seconds() - start_cpu, time.perf_counter() - start_wall]
     with open(log, "a", encoding="utf-8") as out:
-        out.write(json.dumps({"test": item.nodeid, **phases}) + "\n")
+        out.write(json.dumps({"test": item.nodeid, **phases, "outcome": item.stash.get(_OUTCOME, "")}) + "\n")
 
 
 _PHASES = pytest.StashKey[dict[str, list[float]]]()
+_OUTCOME = pytest.StashKey[str]()
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -76,6 +81,14 @@ def _timed(item: pytest.Item, phase: str) -> Iterator[None]:
     yield
     if phases is not None:
         phases[phase] = [_cpu_seconds() - start_cpu, time.perf_counter() - start_wall]
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed or (report.when == "call" and _OUTCOME not in item.stash):
+        item.stash[_OUTCOME] = f"{report.when} {report.outcome}" if report.failed else report.outcome
 
 
 def _cpu_seconds() -> float:
