@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -9,6 +12,10 @@ from typing import TYPE_CHECKING
 import pytest
 
 from servers import RunningServer, llama_server_missing, start_llama_server, stop_server
+
+# The terminal width cli_support.cli_env gives every CLI run, set before any test module imports
+# cvalues.cli: its rich consoles read COLUMNS once, when created, and the in-process runs share them.
+os.environ.setdefault("COLUMNS", "160")
 
 if TYPE_CHECKING:
     from cvalues.models.transformers import TransformersBackend
@@ -27,6 +34,66 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             callspec is not None and "postgresql" in map(str, callspec.params.values())
         ):
             item.add_marker(pytest.mark.postgres)
+
+
+# ---- timing: CVALUES_TEST_CPU_LOG=FILE writes each test phase's CPU seconds (this process and the
+# subprocesses it waited for) and wall seconds, one JSON line each. On a shared machine the wall
+# time says how busy the machine was; the CPU time says what the test costs.
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Iterator[None]:
+    log = os.environ.get("CVALUES_TEST_CPU_LOG")
+    if not log:
+        yield
+        return
+    phases: dict[str, list[float]] = {}
+    start_cpu, start_wall = _cpu_seconds(), time.perf_counter()
+    item.stash[_PHASES] = phases
+    yield
+    phases["total"] = [_cpu_seconds() - start_cpu, time.perf_counter() - start_wall]
+    with open(log, "a", encoding="utf-8") as out:
+        out.write(json.dumps({"test": item.nodeid, **phases, "outcome": item.stash.get(_OUTCOME, "")}) + "\n")
+
+
+_PHASES = pytest.StashKey[dict[str, list[float]]]()
+_OUTCOME = pytest.StashKey[str]()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
+    yield from _timed(item, "setup")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    yield from _timed(item, "call")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item: pytest.Item) -> Iterator[None]:
+    yield from _timed(item, "teardown")
+
+
+def _timed(item: pytest.Item, phase: str) -> Iterator[None]:
+    phases = item.stash.get(_PHASES, None)
+    start_cpu, start_wall = _cpu_seconds(), time.perf_counter()
+    yield
+    if phases is not None:
+        phases[phase] = [_cpu_seconds() - start_cpu, time.perf_counter() - start_wall]
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed or (report.when == "call" and _OUTCOME not in item.stash):
+        item.stash[_OUTCOME] = f"{report.when} {report.outcome}" if report.failed else report.outcome
+
+
+def _cpu_seconds() -> float:
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
 
 
 # ---- model backends (src/cvalues/models): the real SmolLM2 model, on a server and in-process ----

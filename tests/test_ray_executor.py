@@ -181,6 +181,7 @@ def test_cli_mc_on_ray_then_local_resumes_with_nothing_sent(
         "--ray-address",
         ray_cluster,
         env=env,
+        subprocess=True,  # a driver of its own that joins the cluster, as a user's command would
     )
     assert on_ray.code == 0, on_ray.stderr
     first = json.loads((out / "results.json").read_text(encoding="utf-8"))["execution"]
