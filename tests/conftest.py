@@ -151,3 +151,33 @@ def smollm2_hf_dir(cvalues_cache: Path, smollm2_gguf: Path) -> Path:
 
 
 # ---- end of model backends block ----
+
+
+# ---- the SIGINT handler is the process's: a test (or a library it drives in-process) that leaves
+# it changed would make later Ctrl-C tests, and child processes (which inherit an ignored SIGINT),
+# behave differently. Restored after each test, and the first culprit named in the output.
+
+
+@pytest.fixture(autouse=True)
+def _sigint_handler_restored(request: pytest.FixtureRequest) -> Iterator[None]:
+    import signal
+
+    before = signal.getsignal(signal.SIGINT)
+    mask_before = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    yield
+    after = signal.getsignal(signal.SIGINT)
+    if after is not before:
+        _note_signal_change(f"{request.node.nodeid} left SIGINT handler {after!r}; restored")
+        signal.signal(signal.SIGINT, before)
+    mask_after = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    if mask_after != mask_before:
+        _note_signal_change(f"{request.node.nodeid} left signals blocked {mask_after!r}; restored")
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask_before)
+
+
+def _note_signal_change(message: str) -> None:
+    """Into a file beside the temporary folders: pytest swallows the output of passing tests."""
+    import tempfile
+
+    with (Path(tempfile.gettempdir()) / "cvalues-test-signals.log").open("a", encoding="utf-8") as log:
+        log.write(message + "\n")
