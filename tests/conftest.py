@@ -160,19 +160,24 @@ def smollm2_hf_dir(cvalues_cache: Path, smollm2_gguf: Path) -> Path:
 
 @pytest.fixture(autouse=True)
 def _sigint_handler_restored(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Each test starts with Python's own SIGINT handler and SIGINT unblocked (what a user's shell
+    gives ``cvalues``), whatever ran before it; a test that left them otherwise is logged."""
     import signal
 
-    before = signal.getsignal(signal.SIGINT)
-    mask_before = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    handler = signal.getsignal(signal.SIGINT)
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    if handler is not signal.default_int_handler or signal.SIGINT in blocked:
+        _note_signal_change(f"before {request.node.nodeid}: SIGINT handler {handler!r}, blocked {blocked!r}")
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])
     yield
     after = signal.getsignal(signal.SIGINT)
-    if after is not before:
+    if after is not signal.default_int_handler:
         _note_signal_change(f"{request.node.nodeid} left SIGINT handler {after!r}; restored")
-        signal.signal(signal.SIGINT, before)
-    mask_after = signal.pthread_sigmask(signal.SIG_BLOCK, [])
-    if mask_after != mask_before:
-        _note_signal_change(f"{request.node.nodeid} left signals blocked {mask_after!r}; restored")
-        signal.pthread_sigmask(signal.SIG_SETMASK, mask_before)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, []):
+        _note_signal_change(f"{request.node.nodeid} left SIGINT blocked; unblocked")
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])
 
 
 def _note_signal_change(message: str) -> None:
